@@ -1,0 +1,1 @@
+"""The api process: every domain's routes in one FastAPI application."""

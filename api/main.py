@@ -1,0 +1,81 @@
+"""Assembles the api: routes of every domain, error handlers, start-up."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlmodel import Session
+
+from api import health
+from catalog import api as catalog_api
+from catalog import service as catalog
+from channels import web
+from core import db
+from core.errors import install_error_handlers
+from core.logging import configure_logging
+from core.settings import get_settings
+from events import api as events_api
+from profiles import api as profiles_api
+from recommender import api as recommender_api
+from recommender.embeddings import Embedder
+from recommender.service import Recommender
+from shop import api as shop_api
+
+logger = logging.getLogger(__name__)
+
+
+def build_recommender(*, progress: bool = False) -> Recommender:
+    settings = get_settings().recommender
+    recommender = Recommender(
+        Embedder(settings.model_path, settings.batch_size), settings.cache_dir
+    )
+    with Session(db.get_engine()) as session:
+        recommender.build(catalog.list_active(session), progress=progress)
+    return recommender
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    db.create_tables()
+    app.state.recommender = build_recommender()
+    yield
+
+
+def create_app(*, load_index: bool = True) -> FastAPI:
+    app = FastAPI(
+        title="Open CDP",
+        version="0.1.0",
+        summary="Customer data platform with a built-in shopping assistant",
+        lifespan=lifespan if load_index else None,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(events_api.router)
+    app.include_router(profiles_api.router)
+    # Search before the catalog's /v1/products/{sku} so "search" is not taken for a sku.
+    app.include_router(recommender_api.router)
+    app.include_router(catalog_api.router)
+    app.include_router(web.router)
+    app.include_router(shop_api.router)
+    app.mount(
+        "/static", StaticFiles(directory=Path(shop_api.__file__).parent / "static")
+    )
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    configure_logging()
+    settings = get_settings()
+    uvicorn.run(
+        "api.main:create_app", factory=True, host=settings.api.host,
+        port=settings.api.port, log_config=None,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

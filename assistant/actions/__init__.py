@@ -1,0 +1,5 @@
+"""Custom actions, one module per capability; rasa-sdk finds them by import."""
+
+from assistant.actions.search import ActionSearchProducts
+
+__all__ = ["ActionSearchProducts"]

@@ -1,0 +1,1 @@
+"""The product catalog: products with their variants, imported from shop exports."""

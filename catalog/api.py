@@ -1,0 +1,36 @@
+"""Catalog routes: the public product listing."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import Session
+
+from catalog import service
+from catalog.models import ProductPage, ProductPublic
+from core.db import get_session
+
+router = APIRouter(prefix="/v1/products", tags=["catalog"])
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@router.get("", response_model=ProductPage)
+def list_products(
+    session: SessionDep,
+    category: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+) -> ProductPage:
+    products, total = service.list_products(
+        session, category=category, offset=offset, limit=limit
+    )
+    return ProductPage(
+        items=[ProductPublic.of(p) for p in products],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.get("/{sku}", response_model=ProductPublic)
+def read_product(sku: str, session: SessionDep) -> ProductPublic:
+    return ProductPublic.of(service.get_or_raise(session, sku))

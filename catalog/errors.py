@@ -1,0 +1,5 @@
+from core.errors import NotFoundError
+
+
+class ProductNotFoundError(NotFoundError):
+    code = "product_not_found"

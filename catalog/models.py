@@ -1,0 +1,105 @@
+"""Catalog tables and API schemas."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Variant(BaseModel):
+    sku: str
+    size: str | None = None
+    color: str | None = None
+    qty: int = 0
+    in_stock: bool = True
+
+
+class ProductBase(SQLModel):
+    sku: str = Field(primary_key=True)
+    name: str
+    url_key: str = Field(index=True)
+    description: str = ""
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    price: float
+    currency: str = "USD"
+    qty: int = 0
+    in_stock: bool = True
+    image: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    variants: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class Product(ProductBase, table=True):
+    description_html: str = ""
+    # Hash of everything imported, so re-importing an unchanged row writes nothing.
+    content_hash: str = ""
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def sizes(self) -> list[str]:
+        return _distinct(v.get("size") for v in self.variants)
+
+    @property
+    def colors(self) -> list[str]:
+        return _distinct(v.get("color") for v in self.variants)
+
+    @property
+    def top_category(self) -> str:
+        return self.categories[0] if self.categories else ""
+
+
+class ProductCreate(ProductBase):
+    description_html: str = ""
+
+
+class ProductPublic(BaseModel):
+    sku: str
+    name: str
+    url_key: str
+    description: str
+    categories: list[str]
+    price: float
+    currency: str
+    in_stock: bool
+    image: str | None
+    attributes: dict[str, Any]
+    sizes: list[str]
+    colors: list[str]
+
+    @classmethod
+    def of(cls, product: Product) -> "ProductPublic":
+        return cls(
+            **product.model_dump(include=set(cls.model_fields) - {"sizes", "colors"}),
+            sizes=product.sizes,
+            colors=product.colors,
+        )
+
+
+class ProductPage(BaseModel):
+    items: list[ProductPublic]
+    total: int
+    offset: int
+    limit: int
+
+
+class ImportReport(BaseModel):
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[str] = []
+
+
+def _distinct(values: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values:
+        if value:
+            seen.setdefault(value, None)
+    return list(seen)

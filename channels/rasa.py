@@ -1,0 +1,40 @@
+"""A small client for the Rasa server's REST channel and status endpoint."""
+
+import logging
+from typing import Any
+
+import httpx
+
+from core.errors import UnavailableError
+
+logger = logging.getLogger(__name__)
+
+
+class RasaClient:
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def send(
+        self, sender: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        payload = {"sender": sender, "message": text, "metadata": metadata or {}}
+        try:
+            response = httpx.post(
+                f"{self.base_url}/webhooks/rest/webhook",
+                json=payload,
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            logger.warning("rasa did not answer", extra={"error": type(exc).__name__})
+            raise UnavailableError(
+                "the assistant is not reachable right now; please try again shortly",
+                loc=["rasa"],
+            ) from exc
+        return list(response.json())
+
+    def status(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.base_url}/status", timeout=2.0)
+        response.raise_for_status()
+        return dict(response.json())

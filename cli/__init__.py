@@ -1,0 +1,1 @@
+"""The ``cdp`` command line: imports, administration and the demo."""

@@ -1,0 +1,167 @@
+"""``cdp``: imports, administration and the demo."""
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from core.settings import ROOT
+
+app = typer.Typer(
+    help="Open CDP: a customer data platform with a built-in shopping assistant.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+import_app = typer.Typer(help="Import shop data from files.", no_args_is_help=True)
+db_app = typer.Typer(help="The profile store.", no_args_is_help=True)
+assistant_app = typer.Typer(help="The Rasa shopping assistant.", no_args_is_help=True)
+index_app = typer.Typer(help="The recommender's product index.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(db_app, name="db")
+app.add_typer(assistant_app, name="assistant")
+app.add_typer(index_app, name="index")
+
+DEMO_CATALOG = ROOT / "data" / "demo" / "catalog" / "magento-products.csv"
+
+
+@app.callback()
+def _setup() -> None:
+    from core.logging import configure_logging
+
+    configure_logging("WARNING")
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the tables that do not exist yet (safe to run again)."""
+    from core import db
+
+    db.create_tables()
+    typer.echo(f"tables ready in {db.get_engine().url.render_as_string()}")
+
+
+@import_app.command("catalog")
+def import_catalog(
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="export file")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="export format: magento")
+    ] = "magento",
+) -> None:
+    """Import a product catalog; importing the same file again changes nothing."""
+    from catalog import service
+    from core import db
+
+    db.create_tables()
+    with Session(db.get_engine()) as session:
+        try:
+            report = service.import_file(session, path, fmt=fmt)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--format") from None
+    typer.echo(
+        f"{path.name}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.rejected)} rejected"
+    )
+    for reason in report.rejected:
+        typer.echo(f"  rejected {reason}", err=True)
+
+
+@index_app.command("build")
+def index_build() -> None:
+    """Embed the catalog (only products whose text changed) and build the index."""
+    from api.main import build_recommender
+    from core import db
+
+    db.create_tables()
+    started = time.perf_counter()
+    recommender = build_recommender(progress=True)
+    typer.echo(
+        f"index ready: {len(recommender.index)} products "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@assistant_app.command("train")
+def assistant_train(
+    force: Annotated[bool, typer.Option(help="train even if nothing changed")] = False,
+) -> None:
+    """Train the Rasa model in Rasa's environment when its data changed."""
+    from cli import assistant
+
+    trained = assistant.train(force=force)
+    typer.echo("model trained" if trained else "model is up to date, not retrained")
+
+
+@app.command()
+def health(url: str = "http://127.0.0.1:8000") -> None:
+    """Print the health of every component of a running platform."""
+    import httpx
+
+    body = httpx.get(f"{url}/health", timeout=10).json()
+    for name, component in body["components"].items():
+        typer.echo(f"{name:10} {component['status']:5} {component['detail']}")
+    raise typer.Exit(0 if body["status"] == "ok" else 1)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="port of the api and demo shop")] = 8000,
+) -> None:
+    """Start everything on the demo catalog and keep running until Ctrl-C."""
+    from cli.assistant import train
+    from cli.stack import Ports, Stack, tail
+    from core import db
+    from core.settings import get_settings
+
+    settings = get_settings()
+    stack = Stack(ports=Ports(api=port), redis_url=settings.redis_url)
+    started = time.perf_counter()
+    try:
+        typer.echo(
+            "1/5 redis: " + ("embedded" if settings.redis_url is None else "REDIS_URL")
+        )
+        stack.start_redis()
+        typer.echo(f"2/5 catalog: importing {DEMO_CATALOG.relative_to(ROOT)}")
+        import_catalog(DEMO_CATALOG, "magento")
+        typer.echo("3/5 index: embedding the catalog")
+        index_build()
+        typer.echo("4/5 assistant: training the Rasa model if its data changed")
+        train()
+        typer.echo("5/5 starting api, worker, action server and Rasa")
+        stack.start()
+        stack.wait_healthy()
+    except (Exception, KeyboardInterrupt):
+        stack.stop()
+        raise
+    typer.echo(
+        f"\nReady in {time.perf_counter() - started:.0f}s.\n"
+        f"  demo shop      {stack.api_url}/shop\n"
+        f"  api docs       {stack.api_url}/docs\n"
+        f"  health         {stack.api_url}/health\n"
+        f"  rasa           {stack.rasa_url}\n"
+        f"  profile store  {db.get_engine().url.render_as_string()}\n"
+        f"  logs           {stack.log_path('*')}\n"
+        "Press Ctrl-C to stop."
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        while (exited := stack.first_exited()) is None:
+            time.sleep(1)
+        typer.echo(
+            f"{exited} stopped unexpectedly:\n{tail(stack.log_path(exited))}", err=True
+        )
+    except KeyboardInterrupt:
+        typer.echo("\nstopping...")
+    finally:
+        stack.stop()
+        typer.echo("all processes stopped")
+    logging.shutdown()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Shared infrastructure: settings, database, Redis, logging and the error shape."""

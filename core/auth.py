@@ -1,0 +1,60 @@
+"""Who may call: sources with a write key, administrators with the admin token."""
+
+import base64
+import binascii
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from core.errors import UnauthorizedError
+from core.settings import Settings, get_settings
+
+
+def source_for_write_key(request: Request, settings: Settings) -> str:
+    """The source name for the request's write key, sent as Segment clients send it:
+    HTTP Basic with the key as user name and an empty password."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic" or not credentials:
+        raise UnauthorizedError(
+            "missing write key: send it as the HTTP Basic user name", loc=["header"]
+        )
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise UnauthorizedError(
+            "Authorization header is not valid Basic credentials", loc=["header"]
+        ) from None
+    key = decoded.split(":", 1)[0]
+    source = settings.tracking.write_keys.get(key)
+    if source is None:
+        raise UnauthorizedError("unknown write key", loc=["header"])
+    return source
+
+
+def require_write_key(request: Request) -> str:
+    return source_for_write_key(request, get_settings())
+
+
+def require_admin(request: Request) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = get_settings().admin_token.get_secret_value()
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token, expected):
+        raise UnauthorizedError(
+            "this endpoint needs the admin token as 'Authorization: Bearer <token>'",
+            loc=["header"],
+        )
+
+
+WriteKeySource = Annotated[str, Depends(require_write_key)]
+AdminOnly = Depends(require_admin)
+
+
+def require_reader(request: Request) -> None:
+    """A website (write key) or an administrator (admin token)."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        require_admin(request)
+    else:
+        require_write_key(request)

