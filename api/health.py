@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from core import db
 from core.redis import get_redis
 from core.settings import get_settings
-from events.worker import HEARTBEAT_KEY
+from events.worker import HEARTBEAT_SUFFIX
 
 router = APIRouter(tags=["health"])
-BROKER_HEARTBEAT_KEY = "cdp:assistant:broker"  # written by assistant/broker.py
+# Written by assistant/broker.py inside Rasa, next to the stream it publishes to.
+BROKER_HEARTBEAT_SUFFIX = ":broker-heartbeat"
 
 
 class Component(BaseModel):
@@ -45,7 +46,7 @@ def _redis() -> str:
 
 
 def _worker() -> str:
-    beat = get_redis().get(HEARTBEAT_KEY)
+    beat = get_redis().get(get_settings().tracking.stream + HEARTBEAT_SUFFIX)
     if not beat:
         raise RuntimeError("no heartbeat in the last 15 s")
     age = (datetime.now(UTC) - datetime.fromisoformat(beat)).total_seconds()
@@ -72,7 +73,8 @@ def _rasa() -> str:
 
 def _conversation_events() -> str:
     # Written by assistant.broker inside Rasa; absent when Rasa skipped the broker.
-    if not get_redis().exists(BROKER_HEARTBEAT_KEY):
+    key = get_settings().tracking.stream + BROKER_HEARTBEAT_SUFFIX
+    if not get_redis().exists(key):
         raise RuntimeError(
             "Rasa's event broker is not publishing: conversations will not reach "
             "profiles (see the 'EventBroker' warning in Rasa's log)"

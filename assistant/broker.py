@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_NAMES = {"user": "Chat Message Received", "bot": "Chat Message Sent"}
 # Rasa only warns when a broker fails to load; the api's /health reads this key.
-HEARTBEAT_KEY = "cdp:assistant:broker"
+HEARTBEAT_SUFFIX = ":broker-heartbeat"
 HEARTBEAT_SECONDS = 10
 
 
@@ -69,7 +69,9 @@ class EventStreamBroker(EventBroker):
     def _beat(self) -> None:
         while not self._stopped.is_set():
             try:
-                self.client.set(HEARTBEAT_KEY, "up", ex=HEARTBEAT_SECONDS * 3)
+                self.client.set(
+                    self.stream + HEARTBEAT_SUFFIX, "up", ex=HEARTBEAT_SECONDS * 3
+                )
             except redis.RedisError:
                 logger.warning("event broker cannot reach redis")
             self._stopped.wait(HEARTBEAT_SECONDS)

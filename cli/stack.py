@@ -18,7 +18,7 @@ import httpx
 
 from cli.assistant import ASSISTANT_DIR, model_path, rasa_env, rasa_executable
 from core.redis import EmbeddedRedis, free_port
-from core.settings import ROOT
+from core.settings import ROOT, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Stack:
     workdir: Path = ROOT / "var"
     database_url: str | None = None
     redis_url: str | None = None
+    stream: str = field(default_factory=lambda: get_settings().tracking.stream)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     embedded_redis: EmbeddedRedis | None = None
 
@@ -67,6 +68,7 @@ class Stack:
             CDP_RASA__ACTIONS_URL=f"http://127.0.0.1:{self.ports.actions}",
             CDP_RASA_REDIS_HOST=redis.hostname or "127.0.0.1",
             CDP_RASA_REDIS_PORT=str(redis.port or 6379),
+            CDP_TRACKING__STREAM=self.stream,
             HF_HUB_OFFLINE="1",
             PYTHONPATH=str(ROOT),
         )

@@ -21,6 +21,12 @@ class ApiSettings(BaseModel):
     port: int = 8000
     # How the action server and other processes reach the api.
     public_url: str = "http://127.0.0.1:8000"
+    # The base of links shown to shoppers; defaults to public_url.
+    shop_url: str | None = None
+
+    @property
+    def storefront_url(self) -> str:
+        return (self.shop_url or self.public_url).rstrip("/")
 
 
 class RasaSettings(BaseModel):

@@ -46,14 +46,20 @@ class Consumer:
     def read(
         self, count: int = 100, block_ms: int = 1000
     ) -> list[tuple[str, dict[str, Any]]]:
-        start = "0" if self._backlog else ">"
-        response = self.client.xreadgroup(
-            self.group, self.name, {self.stream: start}, count=count,
-            block=None if self._backlog else block_ms,
-        )  # fmt: skip
-        entries = response[0][1] if response else []
-        if self._backlog and not entries:
+        if self._backlog:
+            entries = self._read("0", count, block_ms=None)
+            if entries:
+                return entries
             self._backlog = False
+        return self._read(">", count, block_ms=block_ms)
+
+    def _read(
+        self, start: str, count: int, *, block_ms: int | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        response = self.client.xreadgroup(
+            self.group, self.name, {self.stream: start}, count=count, block=block_ms
+        )
+        entries = response[0][1] if response else []
         return [(entry_id, _decode(fields)) for entry_id, fields in entries]
 
     def claim_abandoned(self, min_idle_ms: int = 60_000) -> None:

@@ -21,7 +21,7 @@ from profiles.models import Event, IdentityType
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_KEY = "cdp:worker:heartbeat"
+HEARTBEAT_SUFFIX = ":worker-heartbeat"
 _TRAIT_IDENTITIES = {"email": IdentityType.email, "phone": IdentityType.phone}
 
 
@@ -108,7 +108,11 @@ class Worker:
         logger.info("worker started", extra={"consumer": self.consumer.name})
         last_claim = 0.0
         while self.running:
-            self.client.set(HEARTBEAT_KEY, datetime.now(UTC).isoformat(), ex=15)
+            self.client.set(
+                self.consumer.stream + HEARTBEAT_SUFFIX,
+                datetime.now(UTC).isoformat(),
+                ex=15,
+            )
             if time.monotonic() - last_claim > 30:
                 self.consumer.claim_abandoned()
                 last_claim = time.monotonic()

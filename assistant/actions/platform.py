@@ -35,8 +35,12 @@ class ProductCard:
 
 
 class PlatformClient:
-    def __init__(self, base_url: str | None = None) -> None:
-        self.base_url = (base_url or get_settings().api.public_url).rstrip("/")
+    def __init__(
+        self, base_url: str | None = None, shop_url: str | None = None
+    ) -> None:
+        settings = get_settings().api
+        self.base_url = (base_url or settings.public_url).rstrip("/")
+        self.shop_url = (shop_url or settings.storefront_url).rstrip("/")
 
     def search_products(
         self,
@@ -58,7 +62,7 @@ class PlatformClient:
                 name=item["product"]["name"],
                 price=float(item["product"]["price"]),
                 currency=item["product"]["currency"],
-                url=f"{self.base_url}/shop/p/{item['product']['url_key']}",
+                url=f"{self.shop_url}/shop/p/{item['product']['url_key']}",
                 reason=item["reason"],
             )
             for item in body["items"]

@@ -1,0 +1,133 @@
+"""Shared fixtures: real SQL (SQLite, and PostgreSQL when TEST_DATABASE_URL is set),
+real Redis (TEST_REDIS_URL, or an embedded redis-server), the real embedding model."""
+
+import base64
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel
+
+from catalog.importers import read_magento
+from catalog.models import Product, ProductCreate
+from core import db
+from core.redis import EmbeddedRedis, get_redis
+from core.settings import ROOT, get_settings
+
+DEMO_CATALOG = ROOT / "data" / "demo" / "catalog" / "magento-products.csv"
+WRITE_KEY = "demo-write-key"
+ADMIN_TOKEN = "change-me"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[str]:
+    """Point settings at the test Redis with a stream of this test's own."""
+    stream = f"test:{uuid.uuid4().hex}:events"
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("CDP_TRACKING__STREAM", stream)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    _clear_caches()
+    yield stream
+    client = redis.Redis.from_url(redis_url)
+    client.delete(stream, stream + ":failed")
+    _clear_caches()
+
+
+def _clear_caches() -> None:
+    # Close what the cached engine and client hold before forgetting them.
+    if db.get_engine.cache_info().currsize:
+        db.get_engine().dispose()
+    if get_redis.cache_info().currsize:
+        get_redis().close()
+    get_settings.cache_clear()
+    get_redis.cache_clear()
+    db.get_engine.cache_clear()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cdp.db'}"
+    else:
+        url = os.environ.get("TEST_DATABASE_URL", "")
+        if not url:
+            pytest.skip("TEST_DATABASE_URL is not set (PostgreSQL store tests)")
+    engine = db.make_engine(url)
+    SQLModel.metadata.drop_all(engine)
+    db.create_tables(engine)
+    yield engine
+    SQLModel.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def demo_products() -> list[Product]:
+    records = [r for r in read_magento(DEMO_CATALOG) if isinstance(r, ProductCreate)]
+    return [Product(**r.model_dump()) for r in records]
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    from recommender.embeddings import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def recommender(embedder, demo_products, tmp_path_factory):  # type: ignore[no-untyped-def]
+    from recommender.service import Recommender
+
+    built = Recommender(embedder, tmp_path_factory.mktemp("index"))
+    built.build(demo_products)
+    return built
+
+
+@pytest.fixture
+def client(
+    settings_env: str, engine: Engine, recommender, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    from api.main import create_app
+
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    _clear_caches()
+    app = create_app(load_index=False)
+
+    def session_override() -> Iterator[Session]:
+        with Session(engine) as session:
+            yield session
+
+    app.dependency_overrides[db.get_session] = session_override
+    app.state.recommender = recommender
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def basic(key: str = WRITE_KEY) -> dict[str, str]:
+    token = base64.b64encode(f"{key}:".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def bearer(token: str = ADMIN_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
