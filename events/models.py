@@ -13,7 +13,8 @@ MESSAGE_TYPES: tuple[str, ...] = MessageType.__args__  # type: ignore[attr-defin
 class Message(BaseModel):
     """One Segment message. Unknown top-level fields are kept, as Segment does."""
 
-    model_config = ConfigDict(extra="allow")
+    # Some clients send numeric user ids; Segment accepts them as strings.
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
     type: MessageType
     userId: str | None = Field(default=None, max_length=512)
@@ -56,7 +57,8 @@ class Message(BaseModel):
 
 
 class Batch(BaseModel):
-    batch: list[dict[str, Any]] = Field(max_length=2500)
+    # Items are validated one by one, so one bad item does not sink the batch.
+    batch: list[Any] = Field(max_length=2500)
     sentAt: datetime | None = None
     context: dict[str, Any] = {}
     integrations: dict[str, Any] = {}

@@ -71,6 +71,10 @@ class Consumer:
             logger.warning("claimed abandoned events", extra={"count": len(claimed)})
             self._backlog = True
 
+    def retry_pending(self) -> None:
+        """Read this consumer's unacknowledged events again before new ones."""
+        self._backlog = True
+
     def ack(self, entry_ids: list[str]) -> None:
         if entry_ids:
             self.client.xack(self.stream, self.group, *entry_ids)

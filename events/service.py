@@ -18,7 +18,19 @@ def envelope(message: Message, *, source: str, received_at: datetime) -> dict[st
     data["timestamp"] = message.corrected_timestamp(received_at).isoformat()
     data["receivedAt"] = received_at.isoformat()
     data["source"] = source
-    return data
+    return without_nul(data)
+
+
+def without_nul(value: Any) -> Any:
+    """NUL characters removed from every string: PostgreSQL cannot store them in text
+    or JSON, and no real client means anything by them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def accept_one(
@@ -36,6 +48,14 @@ def accept_batch(
     now = datetime.now(UTC)
     good, rejected = [], []
     for index, raw in enumerate(batch.batch):
+        if not isinstance(raw, dict):
+            error = {
+                "type": "dict_type",
+                "loc": [],
+                "msg": "a message must be a JSON object",
+            }
+            rejected.append(Rejected(index=index, messageId=None, errors=[error]))
+            continue
         merged = {"context": batch.context, "sentAt": batch.sentAt, **raw}
         try:
             message = Message.model_validate(merged)

@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from core.db import get_engine
@@ -93,7 +94,13 @@ class Worker:
                     if apply_event(session, envelope):
                         self.applied += 1
                     session.commit()
-            except (KeyError, ValueError, TypeError) as exc:
+            except OperationalError:
+                # The database is away: leave this and the rest pending, retry soon.
+                logger.warning("database unavailable; events stay pending")
+                self.consumer.retry_pending()
+                time.sleep(1)
+                return 0
+            except (KeyError, ValueError, TypeError, SQLAlchemyError) as exc:
                 logger.warning(
                     "event could not be applied; kept in the failed stream",
                     extra={"entry": entry_id, "error": type(exc).__name__},

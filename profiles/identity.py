@@ -26,6 +26,10 @@ def parse_type(raw: str) -> IdentityType:
 
 def parse_ref(ref: str) -> tuple[IdentityType, str] | str:
     """A profile id, or ``type:value`` for a lookup by identity."""
+    if any(ord(c) < 32 for c in ref):
+        raise InvalidIdentityError(
+            "profile reference contains a control character", loc=["path", "ref"]
+        )
     if ":" not in ref:
         if not ref.strip():
             raise InvalidIdentityError(

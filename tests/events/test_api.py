@@ -113,3 +113,19 @@ def test_event_time_is_corrected_for_a_device_clock_one_hour_ahead(
     received = datetime.fromisoformat(queued["receivedAt"])
     assert received - corrected == timedelta(seconds=30)
     assert queued["originalTimestamp"].startswith(body["timestamp"][:19])
+
+
+def test_batch_item_that_is_not_an_object_is_rejected_alone(
+    client: TestClient, settings_env: str
+) -> None:
+    batch = [1, {"type": "track", "userId": 42, "event": "Order Completed"}]
+
+    response = client.post("/v1/batch", json={"batch": batch}, headers=basic())
+
+    assert response.status_code == 200, response.text
+    assert (
+        response.json()["rejected"][0]["errors"][0]["msg"]
+        == "a message must be a JSON object"
+    )
+    [queued] = stream_payloads(settings_env)
+    assert queued["userId"] == "42"

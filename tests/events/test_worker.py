@@ -108,3 +108,28 @@ def test_events_read_by_a_crashed_worker_are_applied_when_it_restarts(
     assert restarted.applied == 2
     stream, group = settings_env, get_settings().tracking.consumer_group
     assert client.xpending(stream, group)["pending"] == 0
+
+
+def test_text_with_nul_characters_is_stored_without_them(
+    client, settings_env: str, engine: Engine
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import basic
+
+    body = {
+        "anonymousId": "v-1",
+        "event": "Products Searched",
+        "properties": {"query": "te\u0000e"},
+    }
+    client.post("/v1/track", json=body, headers=basic())
+
+    drain(
+        Worker(
+            engine,
+            redis.Redis.from_url(get_settings().redis_url, decode_responses=True),
+        )
+    )
+
+    with Session(engine) as session:
+        profile = profiles.get_by_ref_or_raise(session, "anonymous_id:v-1")
+        [event] = profiles.list_events(session, profile)
+    assert event.properties == {"query": "tee"}
