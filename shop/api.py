@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
@@ -36,6 +36,11 @@ def _page_context(request: Request, **context: object) -> dict[str, object]:
 @router.get("/", include_in_schema=False)
 def home() -> RedirectResponse:
     return RedirectResponse("/shop")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    return Response(status_code=204)
 
 
 @router.get("/shop", response_class=HTMLResponse, include_in_schema=False)

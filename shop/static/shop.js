@@ -73,6 +73,12 @@
 
   function showBot(message) {
     var div = el("div", message.text || "", "bot");
+    var products = (message.custom && message.custom.products) || [];
+    products.forEach(function (product) {
+      var link = el("a", product.name + " (" + money(product.price) + ")");
+      link.href = product.url;
+      div.append(link, el("br"));
+    });
     (message.buttons || []).forEach(function (button) {
       var b = el("button", button.title);
       b.type = "button";
