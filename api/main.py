@@ -18,6 +18,8 @@ from core.errors import install_error_handlers
 from core.logging import configure_logging
 from core.settings import get_settings
 from events import api as events_api
+from events import failed_api
+from events.limits import TrackingBodyLimit
 from profiles import api as profiles_api
 from recommender import api as recommender_api
 from recommender.embeddings import Embedder
@@ -52,8 +54,10 @@ def create_app(*, load_index: bool = True) -> FastAPI:
         lifespan=lifespan if load_index else None,
     )
     install_error_handlers(app)
+    app.add_middleware(TrackingBodyLimit)
     app.include_router(health.router)
     app.include_router(events_api.router)
+    app.include_router(failed_api.router)
     app.include_router(profiles_api.router)
     # Search before the catalog's /v1/products/{sku} so "search" is not taken for a sku.
     app.include_router(recommender_api.router)

@@ -27,13 +27,21 @@ class DomainError(Exception):
     code: str = "error"
     status_code: int = 400
 
-    def __init__(self, msg: str, *, loc: Sequence[str | int] = ()) -> None:
+    def __init__(
+        self,
+        msg: str,
+        *,
+        loc: Sequence[str | int] = (),
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(msg)
         self.msg = msg
         self.loc = list(loc)
+        # Several problems at once (e.g. each invalid field), in the error body shape.
+        self.details = details
 
-    def to_detail(self) -> dict[str, Any]:
-        return {"type": self.code, "loc": self.loc, "msg": self.msg}
+    def to_details(self) -> list[dict[str, Any]]:
+        return self.details or [{"type": self.code, "loc": self.loc, "msg": self.msg}]
 
 
 class NotFoundError(DomainError):
@@ -76,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Basic"} if exc.status_code == 401 else None
         return JSONResponse(
-            error_body([exc.to_detail()]), status_code=exc.status_code, headers=headers
+            error_body(exc.to_details()), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

@@ -9,7 +9,7 @@ from core.auth import WriteKeySource
 from core.redis import get_redis
 from core.settings import get_settings
 from events import service
-from events.models import Accepted, Batch, Message
+from events.models import Accepted, Batch
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
@@ -18,10 +18,11 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 def _accept(
     message_type: str, body: dict[str, Any], source: str, client: redis.Redis
 ) -> Accepted:
-    message = Message.model_validate({**body, "type": message_type})
-    return service.accept_one(
-        client, get_settings().tracking.stream, message, source=source
-    )
+    # Validated in the service, so a refused message is kept in the failed store.
+    return service.accept_message(
+        client, get_settings().tracking.stream, {**body, "type": message_type},
+        source=source,
+    )  # fmt: skip
 
 
 def _route(message_type: str) -> None:

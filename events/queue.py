@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
-logger = logging.getLogger(__name__)
+from events import failed
 
-FAILED_SUFFIX = ":failed"
+logger = logging.getLogger(__name__)
 
 
 def publish(
@@ -81,14 +81,10 @@ class Consumer:
 
     def fail(self, entry_id: str, payload: dict[str, Any], reason: str) -> None:
         """Keep an event that cannot be applied, with the reason, for replay."""
-        self.client.xadd(
-            self.stream + FAILED_SUFFIX,
-            {
-                "payload": json.dumps(payload, default=str),
-                "reason": reason,
-                "entry": entry_id,
-            },
-        )
+        failed.record(
+            self.client, self.stream, payload, stage="apply", reason=reason,
+            source=str(payload.get("source", "")),
+        )  # fmt: skip
         self.ack([entry_id])
 
 

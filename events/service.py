@@ -1,5 +1,10 @@
-"""Accepting messages: validation, clock correction and enqueueing. No HTTP here."""
+"""Accepting messages: validation, limits, clock correction and enqueueing.
 
+A message is acknowledged only once it is in the Redis stream; one that is refused
+is kept in the failed-events store with the reason. No HTTP here.
+"""
+
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -7,8 +12,16 @@ import redis
 from pydantic import ValidationError
 
 from core.errors import InvalidInputError
-from events import queue
+from events import failed, queue
+from events.ecommerce import fact_errors
 from events.models import Accepted, Batch, Message, Rejected
+
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+
+
+class InvalidMessageError(InvalidInputError):
+    code = "invalid_message"
 
 
 def envelope(message: Message, *, source: str, received_at: datetime) -> dict[str, Any]:
@@ -33,41 +46,74 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+def validate(
+    raw: Any, *, defaults: dict[str, Any] | None = None
+) -> Message | list[dict]:
+    """The message, or the list of problems with it (locations relative to it)."""
+    if not isinstance(raw, dict):
+        return [
+            {"type": "dict_type", "loc": [], "msg": "a message must be a JSON object"}
+        ]
+    size = len(json.dumps(raw, default=str).encode())
+    if size > MAX_MESSAGE_BYTES:
+        msg = f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (32 KB)"
+        return [{"type": "message_too_large", "loc": [], "msg": msg}]
+    try:
+        message = Message.model_validate({**(defaults or {}), **raw})
+    except ValidationError as exc:
+        return [
+            {"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
+    if message.type == "track":
+        return fact_errors(message.event, message.properties) or message
+    return message
+
+
+def accept_message(
+    client: redis.Redis, stream: str, raw: Any, *, source: str
+) -> Accepted:
+    """One message: queued, or refused with every problem named and kept as failed."""
+    result = validate(raw)
+    if isinstance(result, list):
+        failed.record(
+            client, stream, raw, stage="ingest", reason=_reason(result), source=source
+        )
+        details = [{**e, "loc": ["body", *e["loc"]]} for e in result]
+        raise InvalidMessageError(details[0]["msg"], details=details)
+    queue.publish(
+        client, stream, [envelope(result, source=source, received_at=datetime.now(UTC))]
+    )
+    return Accepted(accepted=1)
+
+
 def accept_one(
     client: redis.Redis, stream: str, message: Message, *, source: str
 ) -> Accepted:
-    now = datetime.now(UTC)
-    queue.publish(client, stream, [envelope(message, source=source, received_at=now)])
-    return Accepted(accepted=1)
+    """A message already validated by the caller."""
+    return accept_message(
+        client, stream, message.model_dump(mode="json"), source=source
+    )
 
 
 def accept_batch(
     client: redis.Redis, stream: str, batch: Batch, *, source: str
 ) -> Accepted:
-    """Good messages are enqueued; each bad one is reported with its index and why."""
+    """Good messages are enqueued; each bad one is reported with its index and why,
+    and kept in the failed-events store."""
     now = datetime.now(UTC)
+    defaults = {"context": batch.context, "sentAt": batch.sentAt}
     good, rejected = [], []
     for index, raw in enumerate(batch.batch):
-        if not isinstance(raw, dict):
-            error = {
-                "type": "dict_type",
-                "loc": [],
-                "msg": "a message must be a JSON object",
-            }
-            rejected.append(Rejected(index=index, messageId=None, errors=[error]))
+        result = validate(raw, defaults=defaults)
+        if isinstance(result, Message):
+            good.append(envelope(result, source=source, received_at=now))
             continue
-        merged = {"context": batch.context, "sentAt": batch.sentAt, **raw}
-        try:
-            message = Message.model_validate(merged)
-        except ValidationError as exc:
-            errors = [
-                {"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]}
-                for e in exc.errors(include_url=False)
-            ]
-            message_id = raw.get("messageId") if isinstance(raw, dict) else None
-            rejected.append(Rejected(index=index, messageId=message_id, errors=errors))
-            continue
-        good.append(envelope(message, source=source, received_at=now))
+        message_id = raw.get("messageId") if isinstance(raw, dict) else None
+        rejected.append(Rejected(index=index, messageId=message_id, errors=result))
+        failed.record(
+            client, stream, raw, stage="ingest", reason=_reason(result), source=source
+        )
     if not good and rejected:
         raise InvalidInputError(
             f"all {len(rejected)} messages of the batch were rejected; "
@@ -76,3 +122,9 @@ def accept_batch(
         )
     queue.publish(client, stream, good)
     return Accepted(accepted=len(good), rejected=rejected)
+
+
+def _reason(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in errors
+    )

@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.settings import get_settings
-from events import queue
+from events import failed, queue
 from events.worker import Worker
 from profiles import service as profiles
 
@@ -86,9 +86,10 @@ def test_event_that_cannot_be_applied_is_kept_in_the_failed_stream(
 
     drain(Worker(engine, client))
 
-    [(_id, failed)] = client.xrange(settings_env + queue.FAILED_SUFFIX)
-    assert "neither userId nor anonymousId" in failed["reason"]
-    assert '"messageId": "bad"' in failed["payload"]
+    [kept] = failed.list_failed(client, settings_env).items
+    assert kept.stage == "apply"
+    assert "neither userId nor anonymousId" in kept.reason
+    assert kept.payload["messageId"] == "bad"
     with Session(engine) as session:
         assert profiles.get_by_ref_or_raise(session, "anonymous_id:v-1")
 
