@@ -16,9 +16,10 @@ from sqlmodel import Session
 from core.db import get_engine
 from core.redis import get_redis
 from core.settings import get_settings
+from events.ecommerce import ORDER_EVENTS, OrderFact, parse_fact
 from events.queue import Consumer
 from profiles import service as profiles
-from profiles.models import Event, IdentityType
+from profiles.models import Event, IdentityType, Profile
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
             old = profiles.get_by_identity(session, (identity_type, previous))
             if old is not None and old.id != profile.id:
                 profiles.merge(session, profile, old)
+    at = _parse_time(envelope.get("timestamp"))
     if envelope["type"] == "identify":
-        profiles.set_traits(session, profile, envelope.get("traits") or {})
+        profiles.set_traits(session, profile, envelope.get("traits") or {}, at=at)
     is_trait_message = envelope["type"] in ("identify", "group")
     event = Event(
         message_id=envelope["messageId"],
@@ -63,10 +65,34 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
         properties=envelope.get("traits" if is_trait_message else "properties") or {},
         context=envelope.get("context") or {},
         source=source,
-        timestamp=_parse_time(envelope.get("timestamp")),
+        timestamp=at,
         received_at=_parse_time(envelope.get("receivedAt")),
     )
-    return profiles.add_event(session, profile, event)
+    if not profiles.add_event(session, profile, event):
+        return False
+    if event.name in ORDER_EVENTS:
+        _record_order(session, profile, event)
+    return True
+
+
+_ORDER_STATUS = {
+    "Order Completed": "completed",
+    "Order Refunded": "refunded",
+    "Order Cancelled": "cancelled",
+}
+
+
+def _record_order(session: Session, profile: Profile, event: Event) -> None:
+    fact = parse_fact(event.name, event.properties)
+    if not isinstance(fact, OrderFact) or not fact.order_id:
+        logger.info("order event without order_id; kept on the timeline only")
+        return
+    profiles.record_order(
+        session, profile, order_id=fact.order_id, source=event.source,
+        status=_ORDER_STATUS[event.name or ""], total=fact.amount,
+        currency=fact.currency.upper(), at=event.timestamp,
+        products=[p.model_dump(exclude_none=True) for p in fact.products],
+    )  # fmt: skip
 
 
 class Worker:

@@ -12,6 +12,7 @@ from profiles.models import (
     EventPage,
     EventPublic,
     IdentityPublic,
+    OrderPublic,
     Profile,
     ProfilePublic,
 )
@@ -30,6 +31,10 @@ def to_public(session: Session, profile: Profile) -> ProfilePublic:
             IdentityPublic.model_validate(i, from_attributes=True) for i in identities
         ],
         event_count=service.count_events(session, profile),
+        orders=[
+            OrderPublic.model_validate(o, from_attributes=True)
+            for o in service.list_orders(session, profile)
+        ],
         recent_events=[
             EventPublic.model_validate(e, from_attributes=True) for e in recent
         ],

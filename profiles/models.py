@@ -31,6 +31,9 @@ class IdentityType(StrEnum):
 class Profile(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True)
     traits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # When each trait was last set (event time), so a late event cannot overwrite a
+    # newer value.
+    trait_times: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
     # Set when this profile was merged into another; reads follow the pointer.
     merged_into: str | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
@@ -65,6 +68,34 @@ class Event(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
 
 
+class Order(SQLModel, table=True):
+    """An order as the profile's events describe it (Segment e-commerce spec)."""
+
+    __table_args__ = (UniqueConstraint("source", "order_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(foreign_key="profile.id", index=True)
+    order_id: str
+    source: str = ""
+    status: str = "completed"  # completed, refunded, cancelled
+    total: float = 0.0
+    currency: str = "USD"
+    products: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    placed_at: datetime
+    # Event time of the last change, so a late event cannot undo a newer one.
+    changed_at: datetime
+
+
+class OrderPublic(BaseModel):
+    order_id: str
+    source: str
+    status: str
+    total: float
+    currency: str
+    products: list[dict[str, Any]]
+    placed_at: datetime
+
+
 class IdentityPublic(BaseModel):
     type: str
     value: str
@@ -88,6 +119,7 @@ class ProfilePublic(BaseModel):
     traits: dict[str, Any]
     identities: list[IdentityPublic]
     event_count: int
+    orders: list[OrderPublic]
     recent_events: list[EventPublic]
     created_at: datetime
     updated_at: datetime

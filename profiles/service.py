@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from profiles.errors import ProfileNotFoundError
 from profiles.identity import normalise, parse_ref
-from profiles.models import Event, Identity, IdentityType, Profile, utcnow
+from profiles.models import Event, Identity, IdentityType, Order, Profile, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +76,13 @@ def merge(session: Session, survivor: Profile, other: Profile) -> None:
         update(Identity).where(col(Identity.profile_id) == other.id)
         .values(profile_id=survivor.id)
     )  # fmt: skip
-    session.execute(
-        update(Event).where(col(Event.profile_id) == other.id)
-        .values(profile_id=survivor.id)
-    )  # fmt: skip
+    for table in (Event, Order):
+        session.execute(
+            update(table).where(col(table.profile_id) == other.id)
+            .values(profile_id=survivor.id)
+        )  # fmt: skip
     survivor.traits = {**other.traits, **survivor.traits}
+    survivor.trait_times = {**other.trait_times, **survivor.trait_times}
     survivor.last_seen_at = _latest(survivor.last_seen_at, other.last_seen_at)
     survivor.updated_at = utcnow()
     other.merged_into = survivor.id
@@ -88,12 +90,59 @@ def merge(session: Session, survivor: Profile, other: Profile) -> None:
     logger.info("profiles merged", extra={"survivor": survivor.id, "other": other.id})
 
 
-def set_traits(session: Session, profile: Profile, traits: dict[str, Any]) -> None:
-    if not traits:
+def set_traits(
+    session: Session, profile: Profile, traits: dict[str, Any], *, at: datetime
+) -> None:
+    """Set traits as of event time ``at``: a trait set by a later event is kept."""
+    stamp = _aware(at).isoformat()
+    newer = {k: v for k, v in traits.items() if profile.trait_times.get(k, "") <= stamp}
+    if not newer:
         return
-    profile.traits = {**profile.traits, **traits}
+    profile.traits = {**profile.traits, **newer}
+    profile.trait_times = {**profile.trait_times, **dict.fromkeys(newer, stamp)}
     profile.updated_at = utcnow()
     session.add(profile)
+
+
+def record_order(
+    session: Session,
+    profile: Profile,
+    *,
+    order_id: str,
+    source: str,
+    status: str,
+    total: float,
+    currency: str,
+    products: list[dict[str, Any]],
+    at: datetime,
+) -> Order:
+    """Create or update an order from an order event; a late event (older than the
+    order's last change) does not undo a newer status."""
+    at = _aware(at)
+    statement = select(Order).where(Order.source == source, Order.order_id == order_id)
+    order = session.exec(statement).first()
+    if order is None:
+        order = Order(
+            profile_id=profile.id, order_id=order_id, source=source, status=status,
+            total=total, currency=currency, products=products, placed_at=at,
+            changed_at=at,
+        )  # fmt: skip
+    elif at >= _aware(order.changed_at):
+        order.status, order.changed_at = status, at
+        if status == "completed":
+            order.total, order.currency, order.products = total, currency, products
+    if status == "completed":
+        # A completion that arrives after its refund still tells when and what.
+        order.placed_at = at
+        order.products = order.products or products
+        order.total = order.total or total
+    session.add(order)
+    return order
+
+
+def list_orders(session: Session, profile: Profile) -> list[Order]:
+    statement = select(Order).where(Order.profile_id == profile.id)
+    return list(session.exec(statement.order_by(col(Order.placed_at).desc())).all())
 
 
 def add_event(session: Session, profile: Profile, event: Event) -> bool:

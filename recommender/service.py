@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from catalog import service as catalog
 from catalog.models import Product, ProductPublic
+from events.ecommerce import parse_fact, product_keys
 from profiles import service as profiles
 from profiles.models import Profile
 from recommender.embeddings import Embedder, VectorCache
@@ -184,21 +186,17 @@ def history_of(session: Session, profile: Profile, *, limit: int = 50) -> list[V
     for event in profiles.list_events(session, profile, limit=200, event_type="track"):
         if event.name not in HISTORY_EVENTS:
             continue
-        for sku in _event_skus(event.properties):
+        for sku in _event_skus(event.name, event.properties):
             viewed.append((sku, event.timestamp))
     products = catalog.get_many(session, {sku for sku, _ in viewed})
     return [Viewed(products[sku], at) for sku, at in viewed if sku in products][:limit]
 
 
-def _event_skus(properties: dict) -> list[str]:
-    items = properties.get("products") or [properties]
-    skus = []
-    for item in items:
-        if isinstance(item, dict):
-            sku = item.get("sku") or item.get("product_id")
-            if isinstance(sku, str | int):
-                skus.append(str(sku))
-    return skus
+def _event_skus(event_name: str | None, properties: dict) -> list[str]:
+    try:
+        return product_keys(parse_fact(event_name, properties))
+    except ValidationError:
+        return []  # stored before validation was as strict; nothing to learn from
 
 
 def _recency_weight(at: datetime) -> float:

@@ -134,3 +134,66 @@ def test_text_with_nul_characters_is_stored_without_them(
         profile = profiles.get_by_ref_or_raise(session, "anonymous_id:v-1")
         [event] = profiles.list_events(session, profile)
     assert event.properties == {"query": "tee"}
+
+
+def order(message_id: str, event: str, at: str, **properties: Any) -> dict[str, Any]:
+    return envelope(
+        message_id, event=event, userId="c-1", timestamp=at,
+        properties={"order_id": "o-1", "currency": "eur", **properties},
+    )  # fmt: skip
+
+
+def test_order_completed_becomes_an_order_on_the_profile(
+    settings_env: str, engine: Engine
+) -> None:
+    products = [{"sku": "WJ06", "quantity": "2", "price": "38.5"}]
+    client = publish(
+        order("m-1", "Order Completed", "2026-11-01T10:00:00+00:00", products=products)
+    )
+
+    drain(Worker(engine, client))
+
+    with Session(engine) as session:
+        profile = profiles.get_by_ref_or_raise(session, "customer_id:c-1")
+        [placed] = profiles.list_orders(session, profile)
+    assert (placed.status, placed.total, placed.currency) == ("completed", 77.0, "EUR")
+    assert placed.products == [{"sku": "WJ06", "quantity": 2, "price": 38.5}]
+
+
+def test_late_completion_does_not_undo_a_refund(
+    settings_env: str, engine: Engine
+) -> None:
+    refund = order("m-2", "Order Refunded", "2026-11-05T10:00:00+00:00", total=50)
+    late_completion = order(
+        "m-1", "Order Completed", "2026-11-01T10:00:00+00:00", total=50
+    )
+    client = publish(refund, late_completion)
+
+    drain(Worker(engine, client))
+
+    with Session(engine) as session:
+        profile = profiles.get_by_ref_or_raise(session, "customer_id:c-1")
+        [placed] = profiles.list_orders(session, profile)
+    assert placed.status == "refunded"
+    assert placed.placed_at.isoformat().startswith("2026-11-01T10:00:00")
+
+
+def test_late_identify_does_not_overwrite_a_newer_trait(
+    settings_env: str, engine: Engine
+) -> None:
+    def identify(message_id: str, at: str, city: str) -> dict[str, Any]:
+        return envelope(
+            message_id, type="identify", event=None, userId="c-1", timestamp=at,
+            traits={"city": city},
+        )  # fmt: skip
+
+    client = publish(
+        identify("m-new", "2026-11-05T10:00:00+00:00", "Utrecht"),
+        identify("m-old", "2026-11-01T10:00:00+00:00", "Leipzig"),
+    )
+
+    drain(Worker(engine, client))
+
+    with Session(engine) as session:
+        profile = profiles.get_by_ref_or_raise(session, "customer_id:c-1")
+    assert profile.traits["city"] == "Utrecht"
