@@ -40,6 +40,9 @@ class TrackingSettings(BaseModel):
     write_keys: dict[str, str] = {"demo-write-key": "website"}
     stream: str = "cdp:events"
     consumer_group: str = "cdp-workers"
+    # A worker takes over events another worker read but has not acknowledged for
+    # this long (that worker is taken to be dead).
+    claim_idle_ms: int = 60_000
 
 
 class RecommenderSettings(BaseModel):

@@ -62,14 +62,21 @@ class Consumer:
         entries = response[0][1] if response else []
         return [(entry_id, _decode(fields)) for entry_id, fields in entries]
 
-    def claim_abandoned(self, min_idle_ms: int = 60_000) -> None:
+    def claim_abandoned(self, min_idle_ms: int = 60_000) -> int:
         """Take over events another worker read and never acknowledged."""
-        _next, claimed, *_ = self.client.xautoclaim(
-            self.stream, self.group, self.name, min_idle_time=min_idle_ms, count=500
-        )
-        if claimed:
-            logger.warning("claimed abandoned events", extra={"count": len(claimed)})
+        cursor, total = "0-0", 0
+        while True:
+            cursor, claimed, *_ = self.client.xautoclaim(
+                self.stream, self.group, self.name, min_idle_time=min_idle_ms,
+                start_id=cursor, count=500,
+            )  # fmt: skip
+            total += len(claimed)
+            if _text(cursor) == "0-0":
+                break
+        if total:
+            logger.warning("claimed abandoned events", extra={"count": total})
             self._backlog = True
+        return total
 
     def retry_pending(self) -> None:
         """Read this consumer's unacknowledged events again before new ones."""
@@ -93,3 +100,7 @@ def _decode(fields: dict[str, str]) -> dict[str, Any]:
         return json.loads(fields.get("payload", "{}"))
     except json.JSONDecodeError:
         return {"_undecodable": fields.get("payload")}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

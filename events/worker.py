@@ -139,15 +139,13 @@ class Worker:
     def run(self) -> None:
         self.consumer.ensure_group()
         logger.info("worker started", extra={"consumer": self.consumer.name})
+        idle_ms = get_settings().tracking.claim_idle_ms
+        heartbeat = self.consumer.stream + HEARTBEAT_SUFFIX
         last_claim = 0.0
         while self.running:
-            self.client.set(
-                self.consumer.stream + HEARTBEAT_SUFFIX,
-                datetime.now(UTC).isoformat(),
-                ex=15,
-            )
-            if time.monotonic() - last_claim > 30:
-                self.consumer.claim_abandoned()
+            self.client.set(heartbeat, datetime.now(UTC).isoformat(), ex=15)
+            if time.monotonic() - last_claim > min(30.0, idle_ms / 1000):
+                self.consumer.claim_abandoned(idle_ms)
                 last_claim = time.monotonic()
             self.run_once()
         logger.info("worker stopped", extra={"applied": self.applied})
