@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from core.db import get_engine
@@ -19,6 +19,7 @@ from core.settings import get_settings
 from events.ecommerce import ORDER_EVENTS, OrderFact, parse_fact
 from events.queue import Consumer
 from profiles import service as profiles
+from profiles.errors import ConcurrentIdentityError
 from profiles.models import Event, IdentityType, Profile
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,12 @@ def _record_order(session: Session, profile: Profile, event: Event) -> None:
 
 class Worker:
     def __init__(
-        self, engine: Engine, client: redis.Redis, *, name: str | None = None
+        self,
+        engine: Engine,
+        client: redis.Redis,
+        *,
+        name: str | None = None,
+        batch_size: int = 100,
     ) -> None:
         settings = get_settings().tracking
         self.engine = engine
@@ -110,23 +116,28 @@ class Worker:
         )
         self.running = True
         self.applied = 0
+        self.batch_size = batch_size
 
     def run_once(self, block_ms: int = 1000) -> int:
         """Read one batch and apply it; returns how many entries were handled."""
-        entries = self.consumer.read(count=100, block_ms=block_ms)
+        entries = self.consumer.read(count=self.batch_size, block_ms=block_ms)
         for entry_id, envelope in entries:
             try:
-                with Session(self.engine) as session:
-                    if apply_event(session, envelope):
-                        self.applied += 1
-                    session.commit()
+                if self._apply(envelope):
+                    self.applied += 1
             except OperationalError:
                 # The database is away: leave this and the rest pending, retry soon.
                 logger.warning("database unavailable; events stay pending")
                 self.consumer.retry_pending()
                 time.sleep(1)
                 return 0
-            except (KeyError, ValueError, TypeError, SQLAlchemyError) as exc:
+            except (
+                KeyError,
+                ValueError,
+                TypeError,
+                SQLAlchemyError,
+                ConcurrentIdentityError,
+            ) as exc:
                 logger.warning(
                     "event could not be applied; kept in the failed stream",
                     extra={"entry": entry_id, "error": type(exc).__name__},
@@ -135,6 +146,22 @@ class Worker:
                 continue
             self.consumer.ack([entry_id])
         return len(entries)
+
+    def _apply(self, envelope: dict[str, Any], attempts: int = 3) -> bool:
+        """Apply in one transaction. Another worker may create the same identity or
+        store the same message first: the unique constraints refuse ours, and a retry
+        then finds theirs."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with Session(self.engine) as session:
+                    applied = apply_event(session, envelope)
+                    session.commit()
+                    return applied
+            except (IntegrityError, ConcurrentIdentityError):
+                if attempt == attempts:
+                    raise
+                logger.info("concurrent write; retrying", extra={"attempt": attempt})
+        return False
 
     def run(self) -> None:
         self.consumer.ensure_group()

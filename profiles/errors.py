@@ -7,3 +7,8 @@ class ProfileNotFoundError(NotFoundError):
 
 class InvalidIdentityError(InvalidInputError):
     code = "invalid_identity"
+
+
+class ConcurrentIdentityError(Exception):
+    """Another writer attached one of these identities to a profile while we were
+    resolving them; the whole event must be applied again to see that profile."""

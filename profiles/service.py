@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from profiles.errors import ProfileNotFoundError
+from profiles.errors import ConcurrentIdentityError, ProfileNotFoundError
 from profiles.identity import normalise, parse_ref
 from profiles.models import Event, Identity, IdentityType, Order, Profile, utcnow
 
@@ -59,6 +58,9 @@ def resolve(session: Session, keys: Sequence[IdentityKey], *, source: str) -> Pr
     found = {p.id: p for k in keys if (p := get_by_identity(session, k)) is not None}
     if found:
         survivor, *others = sorted(found.values(), key=lambda p: p.created_at)
+        # Row locks (PostgreSQL): a concurrent writer to these profiles waits for us.
+        for profile in (survivor, *others):
+            session.refresh(profile, with_for_update=True)
         for other in others:
             merge(session, survivor, other)
     else:
@@ -188,27 +190,24 @@ def list_events(
 def _attach_identities(
     session: Session, profile: Profile, keys: Sequence[IdentityKey], *, source: str
 ) -> None:
+    """Attach the identities the profile lacks. If another writer attached one of
+    them meanwhile (found here, or refused by the unique constraint at flush), the
+    caller applies the whole event again, and then finds that writer's profile."""
     for identity_type, value in keys:
         statement = select(Identity).where(
             Identity.type == identity_type.value, Identity.value == value
         )
-        if session.exec(statement).first() is not None:
-            continue
-        try:
-            with session.begin_nested():
-                session.add(
-                    Identity(
-                        profile_id=profile.id,
-                        type=identity_type.value,
-                        value=value,
-                        source=source,
-                    )
+        existing = session.exec(statement).first()
+        if existing is not None and get(session, existing.profile_id) is not profile:
+            raise ConcurrentIdentityError(identity_type.value)
+        if existing is None:
+            session.add(
+                Identity(
+                    profile_id=profile.id, type=identity_type.value, value=value,
+                    source=source,
                 )
-        except IntegrityError:
-            # Another writer attached it first; the next event will merge if needed.
-            logger.warning(
-                "identity attached concurrently", extra={"type": identity_type.value}
-            )
+            )  # fmt: skip
+    session.flush()
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:

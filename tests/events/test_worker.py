@@ -197,3 +197,27 @@ def test_late_identify_does_not_overwrite_a_newer_trait(
     with Session(engine) as session:
         profile = profiles.get_by_ref_or_raise(session, "customer_id:c-1")
     assert profile.traits["city"] == "Utrecht"
+
+
+def test_two_workers_racing_on_new_visitors_make_one_profile_each(
+    settings_env: str, engine: Engine
+) -> None:
+    import threading
+
+    # One event at a time each, so both see the first events of every new visitor.
+    client = publish(
+        *[envelope(f"m-{i}", anonymousId=f"v-{i // 10}") for i in range(200)]
+    )
+    workers = [Worker(engine, client, name=f"w-{n}", batch_size=1) for n in range(2)]
+    workers[0].consumer.ensure_group()
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    with Session(engine) as session:
+        for visitor in range(20):
+            profile = profiles.get_by_ref_or_raise(session, f"anonymous_id:v-{visitor}")
+            assert profiles.count_events(session, profile) == 10
+    assert failed.list_failed(client, settings_env).items == []
