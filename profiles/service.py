@@ -32,12 +32,25 @@ def get(session: Session, profile_id: str) -> Profile | None:
 
 def get_by_identity(session: Session, key: IdentityKey) -> Profile | None:
     identity_type, value = key
-    statement = select(Identity).where(
-        Identity.type == identity_type.value,
-        Identity.value == normalise(identity_type, value),
-    )
-    identity = session.exec(statement).first()
-    return get(session, identity.profile_id) if identity else None
+    key = (identity_type, normalise(identity_type, value))
+    profile_id = _identity_cache(session).get(key)
+    if profile_id is None:
+        statement = select(Identity.profile_id).where(
+            Identity.type == key[0].value, Identity.value == key[1]
+        )
+        with session.no_autoflush:
+            profile_id = session.exec(statement).first()
+        if profile_id is None:
+            return None
+        _identity_cache(session)[key] = profile_id
+    return get(session, profile_id)
+
+
+def _identity_cache(session: Session) -> dict[IdentityKey, str]:
+    """Identity to profile id, for identities read or written in this transaction:
+    a worker applies a batch of events in one transaction, and most of a batch's
+    events come from a few visitors."""
+    return session.info.setdefault("identity_profile", {})
 
 
 def get_by_ref_or_raise(session: Session, ref: str) -> Profile:
@@ -58,9 +71,7 @@ def resolve(session: Session, keys: Sequence[IdentityKey], *, source: str) -> Pr
     found = {p.id: p for k in keys if (p := get_by_identity(session, k)) is not None}
     if found:
         survivor, *others = sorted(found.values(), key=lambda p: p.created_at)
-        # Row locks (PostgreSQL): a concurrent writer to these profiles waits for us.
-        for profile in (survivor, *others):
-            session.refresh(profile, with_for_update=True)
+        _lock(session, [survivor, *others])
         for other in others:
             merge(session, survivor, other)
     else:
@@ -69,6 +80,17 @@ def resolve(session: Session, keys: Sequence[IdentityKey], *, source: str) -> Pr
         session.flush()
     _attach_identities(session, survivor, keys, source=source)
     return survivor
+
+
+def _lock(session: Session, profiles: list[Profile]) -> None:
+    """Row locks (PostgreSQL) for the rest of the transaction, so a concurrent writer
+    to these profiles waits for us; taken once per profile and transaction."""
+    locked: set[str] = session.info.setdefault("locked_profiles", set())
+    for profile in profiles:
+        if profile.id not in locked:
+            session.flush([profile])  # refresh would drop unflushed changes
+            session.refresh(profile, with_for_update=True)
+            locked.add(profile.id)
 
 
 def merge(session: Session, survivor: Profile, other: Profile) -> None:
@@ -83,6 +105,10 @@ def merge(session: Session, survivor: Profile, other: Profile) -> None:
             update(table).where(col(table.profile_id) == other.id)
             .values(profile_id=survivor.id)
         )  # fmt: skip
+    cache = _identity_cache(session)
+    for key, profile_id in list(cache.items()):
+        if profile_id == other.id:
+            cache[key] = survivor.id
     survivor.traits = {**other.traits, **survivor.traits}
     survivor.trait_times = {**other.trait_times, **survivor.trait_times}
     survivor.last_seen_at = _latest(survivor.last_seen_at, other.last_seen_at)
@@ -149,9 +175,12 @@ def list_orders(session: Session, profile: Profile) -> list[Order]:
 
 def add_event(session: Session, profile: Profile, event: Event) -> bool:
     """Store the event on the profile's timeline; False if it was stored before."""
+    seen: set[str] = session.info.setdefault("message_ids", set())
     duplicate = select(Event.id).where(Event.message_id == event.message_id)
-    if session.exec(duplicate).first() is not None:
-        return False
+    with session.no_autoflush:
+        if event.message_id in seen or session.exec(duplicate).first() is not None:
+            return False
+    seen.add(event.message_id)
     event.profile_id = profile.id
     profile.last_seen_at = _latest(profile.last_seen_at, event.timestamp)
     session.add_all([event, profile])
@@ -193,21 +222,22 @@ def _attach_identities(
     """Attach the identities the profile lacks. If another writer attached one of
     them meanwhile (found here, or refused by the unique constraint at flush), the
     caller applies the whole event again, and then finds that writer's profile."""
-    for identity_type, value in keys:
-        statement = select(Identity).where(
-            Identity.type == identity_type.value, Identity.value == value
+    added = False
+    for key in keys:
+        owner = get_by_identity(session, key)
+        if owner is profile:
+            continue
+        if owner is not None:
+            raise ConcurrentIdentityError(key[0].value)
+        session.add(
+            Identity(
+                profile_id=profile.id, type=key[0].value, value=key[1], source=source
+            )
         )
-        existing = session.exec(statement).first()
-        if existing is not None and get(session, existing.profile_id) is not profile:
-            raise ConcurrentIdentityError(identity_type.value)
-        if existing is None:
-            session.add(
-                Identity(
-                    profile_id=profile.id, type=identity_type.value, value=value,
-                    source=source,
-                )
-            )  # fmt: skip
-    session.flush()
+        _identity_cache(session)[key] = profile.id
+        added = True
+    if added:
+        session.flush()
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
