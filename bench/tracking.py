@@ -95,7 +95,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000, help="events in batches")
     parser.add_argument("--singles", type=int, default=3_000, help="single requests")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--events-per-visitor", type=int, default=10,
+        help="a visit is several events; 1 makes every event a new profile",
+    )  # fmt: skip
     args = parser.parse_args()
+    per_visitor = args.events_per_visitor
 
     workdir = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
@@ -119,11 +124,11 @@ def main() -> None:
         ceiling = raw_xadd_rate(client, args.events)
 
         batches = [
-            {"batch": [message(i * 100 + j) for j in range(100)]}
+            {"batch": [message((i * 100 + j) // per_visitor) for j in range(100)]}
             for i in range(args.events // 100)
         ]
         batch_seconds = post_all(f"{base}/v1/batch", batches, args.clients)
-        singles = [message(i) for i in range(args.singles)]
+        singles = [message(10**9 + i // per_visitor) for i in range(args.singles)]
         single_seconds = post_all(f"{base}/v1/track", singles, args.clients)
         total = len(batches) * 100 + len(singles)
 
@@ -147,7 +152,7 @@ def main() -> None:
     print(
         f"\ntracking throughput, {store} + {server}, {args.clients} clients,", end=" "
     )
-    print(f"{os.cpu_count()} cores")
+    print(f"{os.cpu_count()} cores, {per_visitor} events per visitor")
     print(f"{'what':42} {'figure':>12}")
     print(f"{'raw XADD (pipelined, ceiling)':42} {ceiling:>10,.0f}/s")
     batch_rate = len(batches) * 100 / batch_seconds

@@ -34,6 +34,8 @@ def get_by_identity(session: Session, key: IdentityKey) -> Profile | None:
     identity_type, value = key
     key = (identity_type, normalise(identity_type, value))
     profile_id = _identity_cache(session).get(key)
+    if profile_id is None and key in session.info.get("absent_identities", ()):
+        return None
     if profile_id is None:
         statement = select(Identity.profile_id).where(
             Identity.type == key[0].value, Identity.value == key[1]
@@ -44,6 +46,32 @@ def get_by_identity(session: Session, key: IdentityKey) -> Profile | None:
             return None
         _identity_cache(session)[key] = profile_id
     return get(session, profile_id)
+
+
+def prefetch(
+    session: Session, keys: Sequence[IdentityKey], message_ids: Sequence[str]
+) -> None:
+    """Read in two queries what a batch of events will ask one by one: which of
+    these identities exist, and which of these messages were stored before."""
+    keys = [(t, normalise(t, v)) for t, v in keys if v and v.strip()]
+    cache = _identity_cache(session)
+    values = {v for _t, v in keys}
+    if values:
+        statement = select(Identity).where(col(Identity.value).in_(values))
+        wanted = {(t.value, v) for t, v in keys}
+        for identity in session.exec(statement):
+            if (identity.type, identity.value) in wanted:
+                cache[(IdentityType(identity.type), identity.value)] = (
+                    identity.profile_id
+                )
+    # Those not found are known to be new: add_event need not ask again.
+    stored = set(
+        session.exec(
+            select(Event.message_id).where(col(Event.message_id).in_(message_ids))
+        )
+    )
+    session.info.setdefault("message_ids", set()).update(stored)
+    session.info["prefetched_message_ids"] = set(message_ids) - stored
 
 
 def _identity_cache(session: Session) -> dict[IdentityKey, str]:
@@ -75,6 +103,8 @@ def resolve(session: Session, keys: Sequence[IdentityKey], *, source: str) -> Pr
         for other in others:
             merge(session, survivor, other)
     else:
+        # Flushed now: without ORM relationships the identities and events that
+        # point at it would not be ordered after it.
         survivor = Profile()
         session.add(survivor)
         session.flush()
@@ -88,7 +118,7 @@ def _lock(session: Session, profiles: list[Profile]) -> None:
     locked: set[str] = session.info.setdefault("locked_profiles", set())
     for profile in profiles:
         if profile.id not in locked:
-            session.flush([profile])  # refresh would drop unflushed changes
+            session.flush()  # refresh would drop unflushed changes
             session.refresh(profile, with_for_update=True)
             locked.add(profile.id)
 
@@ -176,10 +206,13 @@ def list_orders(session: Session, profile: Profile) -> list[Order]:
 def add_event(session: Session, profile: Profile, event: Event) -> bool:
     """Store the event on the profile's timeline; False if it was stored before."""
     seen: set[str] = session.info.setdefault("message_ids", set())
-    duplicate = select(Event.id).where(Event.message_id == event.message_id)
-    with session.no_autoflush:
-        if event.message_id in seen or session.exec(duplicate).first() is not None:
-            return False
+    if event.message_id in seen:
+        return False
+    if event.message_id not in session.info.get("prefetched_message_ids", ()):
+        duplicate = select(Event.id).where(Event.message_id == event.message_id)
+        with session.no_autoflush:
+            if session.exec(duplicate).first() is not None:
+                return False
     seen.add(event.message_id)
     event.profile_id = profile.id
     profile.last_seen_at = _latest(profile.last_seen_at, event.timestamp)
@@ -220,9 +253,8 @@ def _attach_identities(
     session: Session, profile: Profile, keys: Sequence[IdentityKey], *, source: str
 ) -> None:
     """Attach the identities the profile lacks. If another writer attached one of
-    them meanwhile (found here, or refused by the unique constraint at flush), the
-    caller applies the whole event again, and then finds that writer's profile."""
-    added = False
+    them meanwhile (found here, or refused by the unique constraint at commit), the
+    caller applies the event again, and then finds that writer's profile."""
     for key in keys:
         owner = get_by_identity(session, key)
         if owner is profile:
@@ -235,9 +267,6 @@ def _attach_identities(
             )
         )
         _identity_cache(session)[key] = profile.id
-        added = True
-    if added:
-        session.flush()
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
