@@ -22,6 +22,12 @@ class FailedEventNotFoundError(NotFoundError):
     code = "failed_event_not_found"
 
 
+def _not_found(entry_id: str) -> FailedEventNotFoundError:
+    return FailedEventNotFoundError(
+        f"no failed event {entry_id!r}", loc=["path", "entry_id"]
+    )
+
+
 def _stream() -> str:
     return get_settings().tracking.stream
 
@@ -40,9 +46,7 @@ def list_failed_events(
 def read_failed_event(entry_id: EntryId, client: RedisDep) -> failed.FailedEvent:
     found = failed.get(client, _stream(), entry_id)
     if found is None:
-        raise FailedEventNotFoundError(
-            f"no failed event {entry_id!r}", loc=["path", "entry_id"]
-        )
+        raise _not_found(entry_id)
     return found
 
 
@@ -50,15 +54,11 @@ def read_failed_event(entry_id: EntryId, client: RedisDep) -> failed.FailedEvent
 def replay_failed_event(entry_id: EntryId, client: RedisDep) -> failed.ReplayResult:
     result = failed.replay(client, _stream(), entry_id)
     if result is None:
-        raise FailedEventNotFoundError(
-            f"no failed event {entry_id!r}", loc=["path", "entry_id"]
-        )
+        raise _not_found(entry_id)
     return result
 
 
 @router.delete("/{entry_id}", status_code=204)
 def discard_failed_event(entry_id: EntryId, client: RedisDep) -> None:
     if not failed.delete(client, _stream(), entry_id):
-        raise FailedEventNotFoundError(
-            f"no failed event {entry_id!r}", loc=["path", "entry_id"]
-        )
+        raise _not_found(entry_id)
