@@ -20,6 +20,7 @@ from core.settings import get_settings
 from events import api as events_api
 from events import failed_api
 from events.limits import TrackingBodyLimit
+from imports import api as imports_api
 from profiles import api as profiles_api
 from recommender import api as recommender_api
 from recommender.embeddings import Embedder
@@ -59,6 +60,7 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(failed_api.router)
     app.include_router(profiles_api.router)
+    app.include_router(imports_api.router)
     # Search before the catalog's /v1/products/{sku} so "search" is not taken for a sku.
     app.include_router(recommender_api.router)
     app.include_router(catalog_api.router)

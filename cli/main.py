@@ -3,13 +3,18 @@
 import logging
 import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlmodel import Session
 
 from core.settings import ROOT
+
+if TYPE_CHECKING:
+    from imports.models import ImportReport
 
 app = typer.Typer(
     help="Open CDP: a customer data platform with a built-in shopping assistant.",
@@ -69,6 +74,117 @@ def import_catalog(
     )
     for reason in report.rejected:
         typer.echo(f"  rejected {reason}", err=True)
+
+
+ImportFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, help="file to import")
+]
+MappingName = Annotated[
+    str,
+    typer.Option(
+        "--mapping",
+        "-m",
+        help="a shipped mapping (imports/mappings/NAME.yml) or the path of a .yml",
+    ),
+]
+SHOWN_REJECTIONS = 50
+
+
+@import_app.command("orders")
+def import_orders(path: ImportFile, mapping: MappingName) -> None:
+    """Queue a webshop's orders as "Order Completed" events.
+
+    Importing the same file again changes nothing."""
+    _import_events("orders", path, mapping)
+
+
+@import_app.command("contacts")
+def import_contacts(path: ImportFile, mapping: MappingName) -> None:
+    """Queue CRM contacts as identify messages that set traits on their profiles.
+
+    Importing the same file again changes nothing."""
+    _import_events("contacts", path, mapping)
+
+
+@import_app.command("store-purchases")
+def import_store_purchases(path: ImportFile, mapping: MappingName) -> None:
+    """Queue purchases in physical stores as "Order Completed" events.
+
+    They carry channel "store" and the store id; importing the same file again
+    changes nothing."""
+    _import_events("store-purchases", path, mapping)
+
+
+def _import_events(kind: str, path: Path, mapping_name: str) -> None:
+    import redis
+
+    from core.errors import DomainError
+    from core.redis import get_redis
+    from core.settings import get_settings
+    from imports import mapping, service
+
+    try:
+        loaded = mapping.load(mapping_name, kind=kind)
+    except DomainError as exc:
+        # One problem a line, unwrapped, so each names its line in the mapping.
+        typer.echo(f"--mapping {mapping_name}:\n{exc.msg}", err=True)
+        raise typer.Exit(2) from None
+    stream = get_settings().tracking.stream
+    try:
+        client = get_redis()
+        client.ping()  # before reading the file, not after
+        with _progress_bar() as progress:
+            report = service.import_file(
+                client, stream, path, loaded, progress=progress
+            )
+    except RuntimeError as exc:  # no REDIS_URL
+        typer.echo(
+            f"{exc}; or upload the file to a running api: POST /v1/imports/{kind}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    except (DomainError, redis.ConnectionError) as exc:
+        typer.echo(f"{path.name}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _print_import_report(report, stream)
+
+
+def _print_import_report(report: "ImportReport", stream: str) -> None:
+    typer.echo(
+        f"{report.file}: {report.rows:,} rows read, {report.queued:,} messages "
+        f"queued on {stream}, {report.rejected:,} rows rejected "
+        f"in {report.seconds:.1f}s"
+    )
+    for error in report.errors[:SHOWN_REJECTIONS]:
+        typer.echo(f"  rejected {error}", err=True)
+    if report.rejected > SHOWN_REJECTIONS:
+        more = report.rejected - SHOWN_REJECTIONS
+        typer.echo(f"  ... and {more:,} more rows rejected", err=True)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A bar per phase of an import (reading, queueing) on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskID,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    tasks: dict[str, TaskID] = {}
+    columns = (TextColumn("{task.description:<9}"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        yield update
 
 
 @index_app.command("build")

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import httpx
 
 from cli.assistant import ASSISTANT_DIR, model_path, rasa_env, rasa_executable
-from core.redis import EmbeddedRedis, free_port
+from core.redis import EmbeddedRedis, free_port, running_demo_url_file
 from core.settings import ROOT, get_settings
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class Stack:
         if self.redis_url is None:
             self.embedded_redis = EmbeddedRedis(self.workdir / "redis").start()
             self.redis_url = self.embedded_redis.url
+            if self.workdir == ROOT / "var":
+                running_demo_url_file().write_text(self.redis_url)
         return self.redis_url
 
     def start(self) -> None:
@@ -162,6 +164,8 @@ class Stack:
         if self.embedded_redis:
             self.embedded_redis.stop()
             self.embedded_redis = None
+            if self.workdir == ROOT / "var":
+                running_demo_url_file().unlink(missing_ok=True)
 
 
 def _rasa_overrides(env: dict[str, str]) -> dict[str, str]:

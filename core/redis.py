@@ -72,9 +72,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def running_demo_url_file() -> Path:
+    """Where `cdp demo` writes its embedded Redis's URL while it runs, so that other
+    commands on the same machine (imports, replays) reach the same Redis."""
+    from core.settings import ROOT
+
+    return ROOT / "var" / "redis.url"
+
+
 @lru_cache
 def get_redis() -> redis.Redis:
     url = get_settings().redis_url
+    if url is None and running_demo_url_file().exists():
+        url = running_demo_url_file().read_text().strip()
     if url is None:
         raise RuntimeError(
             "REDIS_URL is not set: start the platform with `cdp demo` (which runs an "

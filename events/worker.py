@@ -46,6 +46,8 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
     keys = identity_keys(envelope)
     if not keys:
         raise ValueError("event has neither userId nor anonymousId")
+    if profiles.is_stored(session, str(envelope["messageId"])):
+        return False  # a redelivery or a re-import: change nothing, not even traits
     source = envelope.get("source", "")
     profile = profiles.resolve(session, keys, source=source)
     if envelope["type"] == "alias":

@@ -203,17 +203,23 @@ def list_orders(session: Session, profile: Profile) -> list[Order]:
     return list(session.exec(statement.order_by(col(Order.placed_at).desc())).all())
 
 
+def is_stored(session: Session, message_id: str) -> bool:
+    """Whether an event with this message id is stored, or added in this transaction."""
+    seen: set[str] = session.info.setdefault("message_ids", set())
+    if message_id in seen:
+        return True
+    if message_id in session.info.get("prefetched_message_ids", ()):
+        return False
+    duplicate = select(Event.id).where(Event.message_id == message_id)
+    with session.no_autoflush:
+        return session.exec(duplicate).first() is not None
+
+
 def add_event(session: Session, profile: Profile, event: Event) -> bool:
     """Store the event on the profile's timeline; False if it was stored before."""
-    seen: set[str] = session.info.setdefault("message_ids", set())
-    if event.message_id in seen:
+    if is_stored(session, event.message_id):
         return False
-    if event.message_id not in session.info.get("prefetched_message_ids", ()):
-        duplicate = select(Event.id).where(Event.message_id == event.message_id)
-        with session.no_autoflush:
-            if session.exec(duplicate).first() is not None:
-                return False
-    seen.add(event.message_id)
+    session.info["message_ids"].add(event.message_id)
     event.profile_id = profile.id
     profile.last_seen_at = _latest(profile.last_seen_at, event.timestamp)
     session.add_all([event, profile])

@@ -1,0 +1,286 @@
+"""Loading a YAML column mapping and checking it, with the line of every problem.
+
+A mapping is read from a shipped name (``imports/mappings/<name>.yml``) or a file
+path. PyYAML's composed nodes keep their marks, so each key of the mapping is known
+with its line, and a problem found by the schema is reported where it is written.
+"""
+
+import codecs
+import types
+import typing
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from imports.errors import MappingError, UnknownMappingError
+from imports.models import (
+    EVENT_KINDS,
+    ContactMapping,
+    Mapping,
+    OrderMapping,
+)
+
+MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
+_MODELS: dict[str, type[OrderMapping] | type[ContactMapping]] = {
+    "orders": OrderMapping,
+    "store-purchases": OrderMapping,
+    "contacts": ContactMapping,
+}
+_TEXT_ONLY_OPTIONS = ("delimiter", "header", "names", "encoding")
+
+Loc = tuple[str | int, ...]
+
+
+def shipped_names() -> list[str]:
+    return sorted(path.stem for path in MAPPINGS_DIR.glob("*.yml"))
+
+
+def resolve(name_or_path: str) -> Path:
+    """A shipped mapping by name, or a mapping file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yml", ".yaml") or len(path.parts) > 1:
+        if not path.is_file():
+            raise UnknownMappingError(
+                f"mapping file {name_or_path} does not exist", loc=["body", "mapping"]
+            )
+        return path
+    return shipped_path(name_or_path)
+
+
+def shipped_path(name: str) -> Path:
+    if name not in shipped_names():
+        raise UnknownMappingError(
+            f"no shipped mapping is named {name!r}; shipped: "
+            f"{', '.join(shipped_names())} (or give the path of a .yml file)",
+            loc=["body", "mapping"],
+        )
+    return MAPPINGS_DIR / f"{name}.yml"
+
+
+def load(name_or_path: str, *, kind: str) -> Mapping:
+    path = resolve(name_or_path)
+    name = path.name if path.parent == MAPPINGS_DIR else name_or_path
+    return parse(path.read_text(encoding="utf-8"), name=name, kind=kind)
+
+
+def parse(text: str, *, name: str, kind: str | None = None) -> Mapping:
+    """The mapping in ``text``; ``kind``, when given, is the kind it must be for."""
+    tree, lines = _compose(text, name)
+    model = _model_for(tree, lines, name)
+    try:
+        mapping = model.model_validate(tree)
+    except ValidationError as exc:
+        problems = [_problem(model, error, lines) for error in exc.errors()]
+        raise MappingError(name, problems) from None
+    problems = [(_line(lines, loc), reason) for loc, reason in _rules(mapping)]
+    if problems:
+        raise MappingError(name, problems)
+    if kind is not None and mapping.kind != kind:
+        for_kind = [n for n in shipped_names() if _shipped_kind(n) == kind]
+        reason = (
+            f"this mapping is for {mapping.kind}, not {kind}; shipped mappings "
+            f"for {kind}: {', '.join(for_kind) or 'none'}"
+        )
+        raise MappingError(name, [(_line(lines, ("kind",)), reason)])
+    return mapping
+
+
+def _compose(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise MappingError(name, [(line, f"not valid YAML: {exc.problem}")]) from None
+    if node is None:
+        raise MappingError(name, [(1, "the file is empty")])
+    lines: dict[Loc, int] = {(): node.start_mark.line + 1}
+    problems: list[tuple[int, str]] = []
+    tree = _plain(node, (), lines, problems)
+    if problems:
+        raise MappingError(name, problems)
+    return tree, lines
+
+
+def _plain(
+    node: Node, loc: Loc, lines: dict[Loc, int], problems: list[tuple[int, str]]
+) -> Any:
+    """Plain Python values from a node, noting the line of every key and item."""
+    if isinstance(node, MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            # Keys are names: `on:` or `no:` stay text, not YAML 1.1 booleans.
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str):
+                problems.append((line, "a key must be a plain name"))
+                continue
+            if key in result:
+                problems.append((line, f"key {key!r} is repeated"))
+                continue
+            lines[(*loc, key)] = line
+            result[key] = _plain(value_node, (*loc, key), lines, problems)
+        return result
+    if isinstance(node, SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            lines[(*loc, index)] = item.start_mark.line + 1
+            items.append(_plain(item, (*loc, index), lines, problems))
+        return items
+    return SafeConstructor().construct_object(node)
+
+
+def _model_for(
+    tree: Any, lines: dict[Loc, int], name: str
+) -> type[OrderMapping] | type[ContactMapping]:
+    if not isinstance(tree, dict):
+        raise MappingError(name, [(1, "a mapping is a set of `key: value` lines")])
+    kind = tree.get("kind")
+    if kind not in _MODELS:
+        got = "is missing" if kind is None else f"{kind!r} is not known"
+        raise MappingError(
+            name,
+            [
+                (
+                    _line(lines, ("kind",)),
+                    f"kind {got}; accepted: {', '.join(EVENT_KINDS)}",
+                )
+            ],
+        )
+    return _MODELS[kind]
+
+
+def _problem(
+    model: type[BaseModel], error: Any, lines: dict[Loc, int]
+) -> tuple[int, str]:
+    loc = tuple(error["loc"])
+    where = ".".join(str(part) for part in loc)
+    line = _line(lines, loc)
+    if error["type"] == "extra_forbidden":
+        section = ".".join(str(part) for part in loc[:-1]) or "the mapping"
+        accepted = ", ".join(_accepted_keys(model, loc[:-1]))
+        return line, f"unknown key {loc[-1]!r} in {section}; accepted: {accepted}"
+    if error["type"] == "missing":
+        return line, f"{where} is required"
+    return line, f"{where}: {error['msg']}, got {error['input']!r}"
+
+
+def _accepted_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        field = current.model_fields.get(str(part)) if current else None
+        current = _model_in(field.annotation) if field else None
+    return list(current.model_fields) if current else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) in (
+        typing.Union,
+    ):
+        found = [_model_in(arg) for arg in typing.get_args(annotation)]
+        return next((m for m in found if m is not None), None)
+    return None
+
+
+def _line(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of ``loc``, or of the nearest enclosing key when it is not written."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _rules(mapping: Mapping) -> list[tuple[Loc, str]]:
+    """What the schema alone cannot say: options that go together."""
+    problems: list[tuple[Loc, str]] = []
+    options = mapping.file
+    if options.format == "parquet":
+        for option in _TEXT_ONLY_OPTIONS:
+            if option in options.model_fields_set:
+                problems.append(
+                    (("file", option), f"file.{option} does not apply to parquet")
+                )
+    else:
+        if options.delimiter is not None and options.format != "csv":
+            problems.append(
+                (("file", "delimiter"), "file.delimiter applies to csv only")
+            )
+        if not _known_encoding(options.encoding):
+            problems.append(
+                (
+                    ("file", "encoding"),
+                    f"file.encoding {options.encoding!r} is not known; e.g. utf-8, "
+                    "latin-1, cp1252",
+                )
+            )
+        if not options.header and not options.names:
+            problems.append(
+                (("file", "header"), "file.names is required when header is false")
+            )
+    if mapping.timezone != "UTC":
+        try:
+            ZoneInfo(mapping.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                (
+                    ("timezone",),
+                    f"timezone {mapping.timezone!r} is not known; use an IANA name "
+                    "such as 'Europe/Amsterdam' or 'UTC'",
+                )
+            )
+    if isinstance(mapping, OrderMapping):
+        problems.extend(_order_rules(mapping))
+    return problems
+
+
+def _order_rules(mapping: OrderMapping) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    columns = mapping.columns
+    if mapping.currency is None and columns.currency is None:
+        problems.append(
+            (
+                ("currency",),
+                "currency is required: a code such as USD, or columns.currency",
+            )
+        )
+    if columns.total is None and columns.price is None and columns.line_total is None:
+        problems.append(
+            (
+                ("columns",),
+                "columns.total is required unless columns.price or "
+                "columns.line_total gives the lines' prices to add up",
+            )
+        )
+    if mapping.kind == "store-purchases" and columns.store_id is None:
+        problems.append((("columns",), "columns.store_id is required for stores"))
+    if mapping.kind == "orders" and columns.store_id is not None:
+        problems.append(
+            (
+                ("columns", "store_id"),
+                "columns.store_id applies to store-purchases only",
+            )
+        )
+    return problems
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _shipped_kind(name: str) -> str | None:
+    try:
+        tree = yaml.safe_load((MAPPINGS_DIR / f"{name}.yml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return tree.get("kind") if isinstance(tree, dict) else None
