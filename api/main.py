@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
@@ -56,6 +57,14 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(TrackingBodyLimit)
+    # Shops put the tracker on their own domain; nothing here relies on cookies, so
+    # any origin may call with a write key or a token.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+    )
     app.include_router(health.router)
     app.include_router(events_api.router)
     app.include_router(failed_api.router)

@@ -26,15 +26,45 @@ def source_for_write_key(request: Request, settings: Settings) -> str:
         raise UnauthorizedError(
             "Authorization header is not valid Basic credentials", loc=["header"]
         ) from None
-    key = decoded.split(":", 1)[0]
+    return source_for_key(decoded.split(":", 1)[0], settings, loc=["header"])
+
+
+def source_for_key(key: str, settings: Settings, *, loc: list[str]) -> str:
     source = settings.tracking.write_keys.get(key)
     if source is None:
-        raise UnauthorizedError("unknown write key", loc=["header"])
+        raise UnauthorizedError("unknown write key", loc=loc)
     return source
 
 
 def require_write_key(request: Request) -> str:
     return source_for_write_key(request, get_settings())
+
+
+async def require_tracking_key(request: Request) -> str:
+    """The source of a tracking request. The write key comes as the HTTP Basic user
+    name or, when there is no Authorization header, as ``writeKey`` in the JSON body:
+    ``navigator.sendBeacon`` cannot set a header, and Segment's browser library puts
+    the key in the body so that a cross-origin request needs no CORS preflight."""
+    settings = get_settings()
+    if "authorization" in request.headers:
+        return source_for_write_key(request, settings)
+    key = await _write_key_in_body(request)
+    if key is None:
+        raise UnauthorizedError(
+            "missing write key: send it as the HTTP Basic user name "
+            "or as 'writeKey' in the JSON body",
+            loc=["header"],
+        )
+    return source_for_key(key, settings, loc=["body", "writeKey"])
+
+
+async def _write_key_in_body(request: Request) -> str | None:
+    try:
+        body = await request.json()  # parsed once: the route has read it already
+    except ValueError:
+        return None
+    key = body.get("writeKey") if isinstance(body, dict) else None
+    return key if isinstance(key, str) and key else None
 
 
 def require_admin(request: Request) -> None:
@@ -49,6 +79,7 @@ def require_admin(request: Request) -> None:
 
 
 WriteKeySource = Annotated[str, Depends(require_write_key)]
+TrackingSource = Annotated[str, Depends(require_tracking_key)]
 AdminOnly = Depends(require_admin)
 
 

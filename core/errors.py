@@ -82,10 +82,8 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Basic"} if exc.status_code == 401 else None
-        return JSONResponse(
-            error_body(exc.to_details()), status_code=exc.status_code, headers=headers
-        )
+        # No WWW-Authenticate: a browser would answer it with a login prompt.
+        return JSONResponse(error_body(exc.to_details()), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(

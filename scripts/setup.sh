@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates (or completes) the two Python environments from the pinned lock files.
+# Creates (or completes) the two Python environments from the pinned lock files, and
+# web/node_modules (the browser libraries the api serves) from web/package-lock.json.
 # Safe to run again: it does nothing when the lock files did not change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +34,22 @@ make_env() {  # make_env DIR PYTHON LOCKFILE [editable]
   echo "$want" > "$stamp"
 }
 
+npm_ci() {  # npm_ci DIR: DIR/node_modules from DIR/package-lock.json
+  local dir=$1 stamp="$1/node_modules/.lock-sha256" want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    # Only the Segment analytics.js demo page and its browser test need these.
+    echo "npm was not found: $dir/node_modules is not installed (apt-get install -y npm)" >&2
+    return 0
+  fi
+  echo "setting up $dir/node_modules from $dir/package-lock.json ..."
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
 make_env .venv "$(find_python 3.11)" requirements/main.lock editable
 make_env .venv-rasa "$(find_python 3.10)" requirements/rasa.lock
+npm_ci web

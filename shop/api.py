@@ -1,7 +1,7 @@
 """Storefront pages and the cart API they use."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -72,6 +72,23 @@ def product_page(request: Request, url_key: str, session: SessionDep) -> HTMLRes
 @router.get("/shop/cart", response_class=HTMLResponse, include_in_schema=False)
 def cart_page(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "cart.html", _page_context(request))
+
+
+@router.get("/shop/segment-demo", response_class=HTMLResponse, include_in_schema=False)
+def segment_demo(
+    request: Request, delivery: Literal["standard", "batching"] = "standard"
+) -> HTMLResponse:
+    """Segment's own browser library (analytics.js 2.0) sending to this platform,
+    loaded from this api as its CDN: what a shop moving from Segment keeps."""
+    # "batching" sends to /v1/b in groups; "standard" sends each event at once.
+    strategy = {"strategy": "batching", "config": {"size": 10, "timeout": 1000}}
+    options = (
+        {"integrations": {"Segment.io": {"deliveryStrategy": strategy}}}
+        if delivery == "batching"
+        else {}
+    )
+    context = _page_context(request, delivery=delivery, load_options=options)
+    return templates.TemplateResponse(request, "segment_demo.html", context)
 
 
 @router.post("/shop/api/cart", response_model=Cart)

@@ -23,6 +23,7 @@
       // The worker applies the view within a moment; then ask for neighbours.
       setTimeout(loadRecommendations, 800);
     });
+    cdp.flush(); // the recommendations wait for this view: do not wait for the batch
     document.getElementById("add-to-cart").addEventListener("submit", function (e) {
       e.preventDefault();
       var sku = new FormData(e.target).get("sku");
