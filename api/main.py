@@ -23,6 +23,7 @@ from events import failed_api
 from events.limits import TrackingBodyLimit
 from imports import api as imports_api
 from profiles import api as profiles_api
+from profiles import matching_api
 from recommender import api as recommender_api
 from recommender.embeddings import Embedder
 from recommender.service import Recommender
@@ -69,6 +70,7 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(failed_api.router)
     app.include_router(profiles_api.router)
+    app.include_router(matching_api.router)
     app.include_router(imports_api.router)
     # Search before the catalog's /v1/products/{sku} so "search" is not taken for a sku.
     app.include_router(recommender_api.router)

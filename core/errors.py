@@ -54,6 +54,11 @@ class InvalidInputError(DomainError):
     status_code = 422
 
 
+class ConflictError(DomainError):
+    code = "conflict"
+    status_code = 409
+
+
 class UnauthorizedError(DomainError):
     code = "unauthorized"
     status_code = 401

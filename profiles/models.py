@@ -130,3 +130,58 @@ class EventPage(BaseModel):
     items: list[EventPublic]
     # Pass as ``offset`` to read the next (older) page; null on the last page.
     next_offset: int | None
+
+
+class MatchStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class MatchSuggestion(SQLModel, table=True):
+    """Two profiles that probabilistic matching thinks may be one person. Nothing is
+    merged until someone approves; a rejected pair is never suggested again."""
+
+    __tablename__ = "match_suggestion"
+    __table_args__ = (UniqueConstraint("profile_a", "profile_b"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Canonical order (profile_a < profile_b), so a pair has one row.
+    profile_a: str = Field(foreign_key="profile.id", index=True)
+    profile_b: str = Field(foreign_key="profile.id", index=True)
+    score: float = Field(index=True)
+    # Field name to similarity (0..1), for the fields that agreed.
+    fields: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    status: str = Field(default=MatchStatus.pending.value, index=True)
+    survivor_id: str | None = None  # set on approval
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+
+
+class MatchProfileSummary(BaseModel):
+    """What a reviewer needs to see of one side of a pair."""
+
+    id: str
+    traits: dict[str, Any]
+    emails: list[str]
+    phones: list[str]
+
+
+class MatchSuggestionPublic(BaseModel):
+    id: int
+    score: float
+    fields: dict[str, float]
+    status: MatchStatus
+    survivor_id: str | None
+    profiles: list[MatchProfileSummary]
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class MatchRunPublic(BaseModel):
+    profiles: int  # live (not merged) profiles compared
+    candidate_pairs: int  # pairs that shared a blocking key
+    suggested: int  # pairs at or above the threshold
+    created: int  # new pending suggestions
+    updated: int  # pending suggestions re-scored
+    skipped_decided: int  # approved or rejected before: left alone
