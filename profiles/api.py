@@ -7,14 +7,18 @@ from sqlmodel import Session
 
 from core.auth import AdminOnly
 from core.db import get_session
-from profiles import service
+from profiles import computed, service
 from profiles.models import (
+    ConsentCreate,
+    ConsentPublic,
+    DeletionReport,
     EventPage,
     EventPublic,
     IdentityPublic,
     OrderPublic,
     Profile,
     ProfilePublic,
+    TraitsUpdate,
 )
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"], dependencies=[AdminOnly])
@@ -27,6 +31,11 @@ def to_public(session: Session, profile: Profile) -> ProfilePublic:
     return ProfilePublic(
         id=profile.id,
         traits=profile.traits,
+        computed=computed.compute(session, profile),
+        consents=[
+            ConsentPublic.model_validate(c, from_attributes=True)
+            for c in service.list_consents(session, profile)
+        ],
         identities=[
             IdentityPublic.model_validate(i, from_attributes=True) for i in identities
         ],
@@ -69,3 +78,28 @@ def read_events(
         items=[EventPublic.model_validate(e, from_attributes=True) for e in events],
         next_offset=offset + limit if len(events) == limit else None,
     )
+
+
+@router.patch("/{ref}/traits", response_model=ProfilePublic)
+def update_traits(ref: str, update: TraitsUpdate, session: SessionDep) -> ProfilePublic:
+    """``set``, ``set_once`` (only where the trait is absent) and ``unset``."""
+    profile = service.get_by_ref_or_raise(session, ref)
+    service.update_traits(session, profile, update)
+    return to_public(session, profile)
+
+
+@router.post("/{ref}/consents", response_model=ConsentPublic, status_code=201)
+def record_consent(
+    ref: str, consent: ConsentCreate, session: SessionDep
+) -> ConsentPublic:
+    """Record a consent decision for one purpose; the latest decision is in force."""
+    profile = service.get_by_ref_or_raise(session, ref)
+    row = service.record_consent(session, profile, consent)
+    return ConsentPublic.model_validate(row, from_attributes=True)
+
+
+@router.delete("/{ref}", response_model=DeletionReport)
+def delete_profile(ref: str, session: SessionDep) -> DeletionReport:
+    """Erase the person: this profile, the profiles merged into it, and their
+    identities, events, orders, consents and match suggestions."""
+    return service.delete(session, service.get_by_ref_or_raise(session, ref))

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -86,6 +87,82 @@ class Order(SQLModel, table=True):
     changed_at: datetime
 
 
+class ConsentStatus(StrEnum):
+    granted = "granted"
+    denied = "denied"
+    withdrawn = "withdrawn"
+
+
+class LawfulBasis(StrEnum):
+    """GDPR Article 6(1) bases a shop may rely on."""
+
+    consent = "consent"
+    contract = "contract"
+    legal_obligation = "legal_obligation"
+    vital_interests = "vital_interests"
+    public_task = "public_task"
+    legitimate_interests = "legitimate_interests"
+
+
+class Consent(SQLModel, table=True):
+    """One consent decision; append-only, the latest per purpose is in force."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(foreign_key="profile.id", index=True)
+    purpose: str = Field(index=True)  # e.g. email_marketing, whatsapp_marketing
+    status: ConsentStatus
+    lawful_basis: LawfulBasis = LawfulBasis.consent
+    source: str = ""  # where it was given: web form, chat, CRM import
+    version: str = ""  # of the text the person agreed to
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class ConsentCreate(BaseModel):
+    purpose: str = PydanticField(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    status: ConsentStatus
+    lawful_basis: LawfulBasis = LawfulBasis.consent
+    source: str = PydanticField(default="", max_length=128)
+    version: str = PydanticField(default="", max_length=64)
+
+
+class ConsentPublic(BaseModel):
+    purpose: str
+    status: ConsentStatus
+    lawful_basis: LawfulBasis
+    source: str
+    version: str
+    recorded_at: datetime
+
+
+class TraitsUpdate(BaseModel):
+    """Trait operations, applied in this order: set, set_once (only where absent),
+    unset."""
+
+    set: dict[str, Any] = {}
+    set_once: dict[str, Any] = {}
+    unset: list[str] = []
+
+
+class ComputedTraits(BaseModel):
+    order_count: int
+    revenue: float
+    average_order_value: float | None
+    currency: str | None
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    last_order_at: datetime | None
+    favourite_categories: list[str]
+    channels_used: list[str]
+
+
+class DeletionReport(BaseModel):
+    profiles: int
+    identities: int
+    events: int
+    orders: int
+    consents: int
+
+
 class OrderPublic(BaseModel):
     order_id: str
     source: str
@@ -117,6 +194,8 @@ class EventPublic(BaseModel):
 class ProfilePublic(BaseModel):
     id: str
     traits: dict[str, Any]
+    computed: ComputedTraits
+    consents: list[ConsentPublic]
     identities: list[IdentityPublic]
     event_count: int
     orders: list[OrderPublic]

@@ -10,12 +10,25 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from profiles.errors import ConcurrentIdentityError, ProfileNotFoundError
 from profiles.identity import normalise, parse_ref
-from profiles.models import Event, Identity, IdentityType, Order, Profile, utcnow
+from profiles.models import (
+    Consent,
+    ConsentCreate,
+    DeletionReport,
+    Event,
+    Identity,
+    IdentityType,
+    MatchSuggestion,
+    Order,
+    Profile,
+    TraitsUpdate,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +143,7 @@ def merge(session: Session, survivor: Profile, other: Profile) -> None:
         update(Identity).where(col(Identity.profile_id) == other.id)
         .values(profile_id=survivor.id)
     )  # fmt: skip
-    for table in (Event, Order):
+    for table in (Event, Order, Consent):
         session.execute(
             update(table).where(col(table.profile_id) == other.id)
             .values(profile_id=survivor.id)
@@ -160,6 +173,83 @@ def set_traits(
     profile.trait_times = {**profile.trait_times, **dict.fromkeys(newer, stamp)}
     profile.updated_at = utcnow()
     session.add(profile)
+
+
+def update_traits(session: Session, profile: Profile, update: TraitsUpdate) -> None:
+    """Operations from the profile API, as of now: set, then set_once where the trait
+    is absent, then unset. An unset is remembered like a set, so a late event that
+    is older cannot bring the value back."""
+    now = utcnow()
+    set_once = {k: v for k, v in update.set_once.items() if k not in profile.traits}
+    set_traits(session, profile, {**update.set, **set_once}, at=now)
+    if update.unset:
+        stamp = now.isoformat()
+        profile.traits = {
+            k: v for k, v in profile.traits.items() if k not in update.unset
+        }
+        profile.trait_times = {
+            **profile.trait_times,
+            **dict.fromkeys(update.unset, stamp),
+        }
+        profile.updated_at = now
+        session.add(profile)
+    session.commit()
+
+
+def record_consent(
+    session: Session, profile: Profile, consent: ConsentCreate
+) -> Consent:
+    row = Consent(profile_id=profile.id, **consent.model_dump())
+    session.add(row)
+    session.commit()
+    return row
+
+
+def list_consents(session: Session, profile: Profile) -> list[Consent]:
+    """The decision in force for each purpose: the latest one recorded."""
+    statement = select(Consent).where(Consent.profile_id == profile.id)
+    latest: dict[str, Consent] = {}
+    for consent in session.exec(
+        statement.order_by(col(Consent.recorded_at), col(Consent.id))
+    ):
+        latest[consent.purpose] = consent
+    return sorted(latest.values(), key=lambda c: c.purpose)
+
+
+def delete(session: Session, profile: Profile) -> DeletionReport:
+    """Erase the profile, every profile merged into it, and all that points at them
+    (GDPR Article 17). Nothing of them is kept."""
+    ids = _merged_family(session, profile.id)
+    counts = {}
+    for name, table in (
+        ("consents", Consent), ("orders", Order), ("events", Event),
+        ("identities", Identity),
+    ):  # fmt: skip
+        result = session.execute(sa_delete(table).where(col(table.profile_id).in_(ids)))
+        counts[name] = result.rowcount
+    pair = col(MatchSuggestion.profile_a).in_(ids) | col(MatchSuggestion.profile_b).in_(
+        ids
+    )
+    session.execute(sa_delete(MatchSuggestion).where(pair))
+    session.execute(
+        update(Profile).where(col(Profile.id).in_(ids)).values(merged_into=None)
+    )
+    removed = session.execute(sa_delete(Profile).where(col(Profile.id).in_(ids)))
+    session.commit()
+    session.info.pop("identity_profile", None)
+    logger.info("profile erased", extra={"profile": profile.id, "profiles": len(ids)})
+    return DeletionReport(profiles=removed.rowcount, **counts)
+
+
+def _merged_family(session: Session, profile_id: str) -> list[str]:
+    family, frontier = [profile_id], [profile_id]
+    while frontier:
+        children = session.exec(
+            select(Profile.id).where(col(Profile.merged_into).in_(frontier))
+        ).all()
+        frontier = [c for c in children if c not in family]
+        family.extend(frontier)
+    return family
 
 
 def record_order(

@@ -1,0 +1,80 @@
+"""Computed traits: what a profile's orders and events add up to, read when asked,
+so they can never drift from the events they come from."""
+
+from collections import Counter
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from profiles.models import ComputedTraits, Event, Order, Profile
+
+# How many recent product events decide the favourite categories.
+CATEGORY_WINDOW = 500
+FAVOURITES = 3
+
+
+def compute(session: Session, profile: Profile) -> ComputedTraits:
+    orders = session.exec(
+        select(Order).where(Order.profile_id == profile.id, Order.status == "completed")
+    ).all()
+    currency = _main_currency([o.currency for o in orders])
+    revenue = round(sum(o.total for o in orders if o.currency == currency), 2)
+    counted = sum(1 for o in orders if o.currency == currency)
+    first_seen, last_seen = session.exec(
+        select(func.min(Event.timestamp), func.max(Event.timestamp)).where(
+            Event.profile_id == profile.id
+        )
+    ).one()
+    return ComputedTraits(
+        order_count=len(orders),
+        revenue=revenue,
+        average_order_value=round(revenue / counted, 2) if counted else None,
+        currency=currency,
+        first_seen_at=first_seen,
+        last_seen_at=last_seen,
+        last_order_at=max((o.placed_at for o in orders), default=None),
+        favourite_categories=_favourite_categories(session, profile, orders),
+        channels_used=_channels(session, profile),
+    )
+
+
+def _main_currency(currencies: list[str]) -> str | None:
+    # Totals in different currencies are not added up: the most used one counts.
+    return Counter(currencies).most_common(1)[0][0] if currencies else None
+
+
+def _favourite_categories(
+    session: Session, profile: Profile, orders: list[Order]
+) -> list[str]:
+    counts: Counter[str] = Counter()
+    recent = session.exec(
+        select(Event.properties)
+        .where(Event.profile_id == profile.id, Event.type == "track")
+        .order_by(col(Event.timestamp).desc())
+        .limit(CATEGORY_WINDOW)
+    )
+    for properties in recent:
+        items = properties.get("products") or [properties]
+        counts.update(_categories(items))
+    for order in orders:  # a purchase says more than a view
+        counts.update(_categories(order.products) * 3)
+    return [category for category, _n in counts.most_common(FAVOURITES)]
+
+
+def _categories(items: object) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [
+        item["category"]
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("category"), str)
+        and item["category"]
+    ]  # fmt: skip
+
+
+def _channels(session: Session, profile: Profile) -> list[str]:
+    """Where the person was seen: each source, and chat channels by name."""
+    sources = session.exec(
+        select(Event.source).where(Event.profile_id == profile.id).distinct()
+    ).all()
+    return sorted({s for s in sources if s})
