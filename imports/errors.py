@@ -1,14 +1,14 @@
 from core.errors import InvalidInputError
+from core.yaml_files import YamlFileError
 
 
-class MappingError(InvalidInputError):
+class MappingError(YamlFileError):
     """A mapping file that cannot be used, with every problem and its line."""
 
     code = "invalid_mapping"
 
     def __init__(self, name: str, problems: list[tuple[int, str]]) -> None:
-        self.problems = [f"{name}, line {line}: {reason}" for line, reason in problems]
-        super().__init__("\n".join(self.problems), loc=["body", "mapping"])
+        super().__init__(name, problems, loc=["body", "mapping"])
 
 
 class UnknownMappingError(InvalidInputError):

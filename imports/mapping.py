@@ -6,17 +6,13 @@ with its line, and a problem found by the schema is reported where it is written
 """
 
 import codecs
-import types
-import typing
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ValidationError
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from core.yaml_files import Loc, compose, line_of, validate
 from imports.errors import MappingError, UnknownMappingError
 from imports.models import (
     EVENT_KINDS,
@@ -32,8 +28,6 @@ _MODELS: dict[str, type[OrderMapping] | type[ContactMapping]] = {
     "contacts": ContactMapping,
 }
 _TEXT_ONLY_OPTIONS = ("delimiter", "header", "names", "encoding")
-
-Loc = tuple[str | int, ...]
 
 
 def shipped_names() -> list[str]:
@@ -70,14 +64,10 @@ def load(name_or_path: str, *, kind: str) -> Mapping:
 
 def parse(text: str, *, name: str, kind: str | None = None) -> Mapping:
     """The mapping in ``text``; ``kind``, when given, is the kind it must be for."""
-    tree, lines = _compose(text, name)
+    tree, lines = compose(text, name, error=MappingError)
     model = _model_for(tree, lines, name)
-    try:
-        mapping = model.model_validate(tree)
-    except ValidationError as exc:
-        problems = [_problem(model, error, lines) for error in exc.errors()]
-        raise MappingError(name, problems) from None
-    problems = [(_line(lines, loc), reason) for loc, reason in _rules(mapping)]
+    mapping = validate(tree, lines, model, name=name, error=MappingError)
+    problems = [(line_of(lines, loc), reason) for loc, reason in _rules(mapping)]
     if problems:
         raise MappingError(name, problems)
     if kind is not None and mapping.kind != kind:
@@ -86,53 +76,8 @@ def parse(text: str, *, name: str, kind: str | None = None) -> Mapping:
             f"this mapping is for {mapping.kind}, not {kind}; shipped mappings "
             f"for {kind}: {', '.join(for_kind) or 'none'}"
         )
-        raise MappingError(name, [(_line(lines, ("kind",)), reason)])
+        raise MappingError(name, [(line_of(lines, ("kind",)), reason)])
     return mapping
-
-
-def _compose(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise MappingError(name, [(line, f"not valid YAML: {exc.problem}")]) from None
-    if node is None:
-        raise MappingError(name, [(1, "the file is empty")])
-    lines: dict[Loc, int] = {(): node.start_mark.line + 1}
-    problems: list[tuple[int, str]] = []
-    tree = _plain(node, (), lines, problems)
-    if problems:
-        raise MappingError(name, problems)
-    return tree, lines
-
-
-def _plain(
-    node: Node, loc: Loc, lines: dict[Loc, int], problems: list[tuple[int, str]]
-) -> Any:
-    """Plain Python values from a node, noting the line of every key and item."""
-    if isinstance(node, MappingNode):
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            # Keys are names: `on:` or `no:` stay text, not YAML 1.1 booleans.
-            key = key_node.value if isinstance(key_node, ScalarNode) else None
-            if not isinstance(key, str):
-                problems.append((line, "a key must be a plain name"))
-                continue
-            if key in result:
-                problems.append((line, f"key {key!r} is repeated"))
-                continue
-            lines[(*loc, key)] = line
-            result[key] = _plain(value_node, (*loc, key), lines, problems)
-        return result
-    if isinstance(node, SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            lines[(*loc, index)] = item.start_mark.line + 1
-            items.append(_plain(item, (*loc, index), lines, problems))
-        return items
-    return SafeConstructor().construct_object(node)
 
 
 def _model_for(
@@ -147,54 +92,12 @@ def _model_for(
             name,
             [
                 (
-                    _line(lines, ("kind",)),
+                    line_of(lines, ("kind",)),
                     f"kind {got}; accepted: {', '.join(EVENT_KINDS)}",
                 )
             ],
         )
     return _MODELS[kind]
-
-
-def _problem(
-    model: type[BaseModel], error: Any, lines: dict[Loc, int]
-) -> tuple[int, str]:
-    loc = tuple(error["loc"])
-    where = ".".join(str(part) for part in loc)
-    line = _line(lines, loc)
-    if error["type"] == "extra_forbidden":
-        section = ".".join(str(part) for part in loc[:-1]) or "the mapping"
-        accepted = ", ".join(_accepted_keys(model, loc[:-1]))
-        return line, f"unknown key {loc[-1]!r} in {section}; accepted: {accepted}"
-    if error["type"] == "missing":
-        return line, f"{where} is required"
-    return line, f"{where}: {error['msg']}, got {error['input']!r}"
-
-
-def _accepted_keys(model: type[BaseModel], loc: Loc) -> list[str]:
-    current: type[BaseModel] | None = model
-    for part in loc:
-        field = current.model_fields.get(str(part)) if current else None
-        current = _model_in(field.annotation) if field else None
-    return list(current.model_fields) if current else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) in (
-        typing.Union,
-    ):
-        found = [_model_in(arg) for arg in typing.get_args(annotation)]
-        return next((m for m in found if m is not None), None)
-    return None
-
-
-def _line(lines: dict[Loc, int], loc: Loc) -> int:
-    """The line of ``loc``, or of the nearest enclosing key when it is not written."""
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return 1
 
 
 def _rules(mapping: Mapping) -> list[tuple[Loc, str]]:
