@@ -52,6 +52,11 @@ class RecommenderSettings(BaseModel):
     batch_size: int = 64
 
 
+class IdentitySettings(BaseModel):
+    # None means the rules shipped in profiles/identity_rules.yml.
+    rules_path: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDP_",
@@ -74,6 +79,7 @@ class Settings(BaseSettings):
     rasa: RasaSettings = RasaSettings()
     tracking: TrackingSettings = TrackingSettings()
     recommender: RecommenderSettings = RecommenderSettings()
+    identity: IdentitySettings = IdentitySettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> "Settings":

@@ -49,7 +49,9 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
     if profiles.is_stored(session, str(envelope["messageId"])):
         return False  # a redelivery or a re-import: change nothing, not even traits
     source = envelope.get("source", "")
-    profile = profiles.resolve(session, keys, source=source)
+    profile = profiles.resolve(
+        session, keys, source=source, message_id=str(envelope["messageId"])
+    )
     if envelope["type"] == "alias":
         previous = envelope["previousId"]
         for identity_type in (IdentityType.customer_id, IdentityType.anonymous_id):

@@ -14,7 +14,9 @@ from profiles.models import (
     DeletionReport,
     EventPage,
     EventPublic,
+    IdentityExplanation,
     IdentityPublic,
+    LedgerEntryPublic,
     OrderPublic,
     Profile,
     ProfilePublic,
@@ -103,3 +105,21 @@ def delete_profile(ref: str, session: SessionDep) -> DeletionReport:
     """Erase the person: this profile, the profiles merged into it, and their
     identities, events, orders, consents and match suggestions."""
     return service.delete(session, service.get_by_ref_or_raise(session, ref))
+
+
+@router.get("/{ref}/identity", response_model=IdentityExplanation)
+def explain_identity(ref: str, session: SessionDep) -> IdentityExplanation:
+    """Why these identifiers belong together: every link and merge with its rule,
+    source and triggering event, and what the rules refused."""
+    profile = service.get_by_ref_or_raise(session, ref)
+    return IdentityExplanation(
+        profile_id=profile.id,
+        identities=[
+            IdentityPublic.model_validate(i, from_attributes=True)
+            for i in service.list_identities(session, profile)
+        ],
+        ledger=[
+            LedgerEntryPublic.model_validate(e, from_attributes=True)
+            for e in service.explain(session, profile)
+        ],
+    )

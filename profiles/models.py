@@ -87,6 +87,49 @@ class Order(SQLModel, table=True):
     changed_at: datetime
 
 
+class LedgerAction(StrEnum):
+    linked = "linked"  # an identifier was attached to the profile
+    merged = "merged"  # another profile was folded into this one
+    refused_blocked = "refused_blocked"  # a junk value, used for nothing
+    refused_unique = "refused_unique"  # would give the profile two of a unique type
+    refused_limit = "refused_limit"  # the profile has as many of the type as allowed
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only record of why identifiers belong to a profile, and of what was
+    refused, with its evidence: rule, identifier, source, triggering event, time."""
+
+    __tablename__ = "identity_ledger"
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(index=True)
+    action: LedgerAction
+    identity_type: str | None = None
+    identity_value: str | None = None
+    other_profile_id: str | None = None
+    rule: str = ""
+    source: str = ""
+    message_id: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntryPublic(BaseModel):
+    action: LedgerAction
+    identity_type: str | None
+    identity_value: str | None
+    other_profile_id: str | None
+    rule: str
+    source: str
+    message_id: str | None
+    at: datetime
+
+
+class IdentityExplanation(BaseModel):
+    profile_id: str
+    identities: list["IdentityPublic"]
+    ledger: list[LedgerEntryPublic]
+
+
 class ConsentStatus(StrEnum):
     granted = "granted"
     denied = "denied"

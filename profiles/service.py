@@ -7,6 +7,7 @@ older. The rules, ledger and unmerge of issue #4 build on these functions.
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,12 +24,15 @@ from profiles.models import (
     Event,
     Identity,
     IdentityType,
+    LedgerAction,
+    LedgerEntry,
     MatchSuggestion,
     Order,
     Profile,
     TraitsUpdate,
     utcnow,
 )
+from profiles.rules import IdentityRules, get_rules
 
 logger = logging.getLogger(__name__)
 
@@ -106,23 +110,113 @@ def get_by_ref_or_raise(session: Session, ref: str) -> Profile:
     return profile
 
 
-def resolve(session: Session, keys: Sequence[IdentityKey], *, source: str) -> Profile:
-    """The one profile these identifiers belong to, created or merged as needed."""
-    keys = [(t, normalise(t, v)) for t, v in keys if v and v.strip()]
-    found = {p.id: p for k in keys if (p := get_by_identity(session, k)) is not None}
-    if found:
-        survivor, *others = sorted(found.values(), key=lambda p: p.created_at)
-        _lock(session, [survivor, *others])
-        for other in others:
-            merge(session, survivor, other)
-    else:
+def resolve(
+    session: Session,
+    keys: Sequence[IdentityKey],
+    *,
+    source: str,
+    message_id: str | None = None,
+) -> Profile:
+    """The one profile these identifiers belong to, created or merged as needed,
+    under the identity rules; every link, merge and refusal goes to the ledger.
+
+    Identifiers are taken in rule priority. The profiles they lead to are merged
+    into one unless that would give it two values of a unique type (two customer
+    ids are two people); a profile that cannot join is left alone, and so is the
+    identifier that led to it."""
+    rules = get_rules()
+    evidence = _Evidence(source=source, message_id=message_id)
+    keys = _usable_keys(session, keys, rules, evidence)
+    wanted = _unique_values(rules, keys)
+    target: Profile | None = None
+    owners: dict[IdentityKey, str | None] = {}
+    for key in keys:
+        owner = get_by_identity(session, key)
+        owners[key] = owner.id if owner else None
+        if owner is None or owner is target:
+            continue
+        if not _compatible(session, rules, owner, wanted, target):
+            continue
+        _lock(session, [owner] if target is None else [target, owner])
+        if target is None:
+            target = owner
+            continue
+        survivor, other = sorted((target, owner), key=lambda p: _aware(p.created_at))
+        merge(session, survivor, other, evidence=evidence, via=key)
+        target = survivor
+    if target is None:
         # Flushed now: without ORM relationships the identities and events that
         # point at it would not be ordered after it.
-        survivor = Profile()
-        session.add(survivor)
+        target = Profile()
+        session.add(target)
         session.flush()
-    _attach_identities(session, survivor, keys, source=source)
-    return survivor
+    _attach_identities(session, target, keys, rules, evidence, owners)
+    return target
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    source: str
+    message_id: str | None
+
+
+def _usable_keys(
+    session: Session,
+    keys: Sequence[IdentityKey],
+    rules: IdentityRules,
+    evidence: _Evidence,
+) -> list[IdentityKey]:
+    usable: list[IdentityKey] = []
+    for identity_type, raw in keys:
+        if not raw or not raw.strip():
+            continue
+        key = (identity_type, normalise(identity_type, raw))
+        if rules.is_blocked(key[1]):
+            logger.info(
+                "blocked identifier ignored", extra={"type": identity_type.value}
+            )
+            continue
+        if key not in usable:
+            usable.append(key)
+    return sorted(usable, key=lambda k: rules.rule(k[0]).priority)
+
+
+def _unique_values(rules: IdentityRules, keys: list[IdentityKey]) -> dict[str, str]:
+    """The event's own values of unique types: the person it is about has these."""
+    return {t.value: v for t, v in keys if rules.rule(t).unique}
+
+
+def _identities_of(session: Session, profile: Profile) -> list[tuple[str, str]]:
+    cache: dict[str, list[tuple[str, str]]] = session.info.setdefault(
+        "identities_of", {}
+    )
+    if profile.id not in cache:
+        statement = select(Identity.type, Identity.value).where(
+            Identity.profile_id == profile.id
+        )
+        with session.no_autoflush:
+            cache[profile.id] = [(t, v) for t, v in session.exec(statement)]
+    return cache[profile.id]
+
+
+def _compatible(
+    session: Session,
+    rules: IdentityRules,
+    candidate: Profile,
+    wanted: dict[str, str],
+    target: Profile | None,
+) -> bool:
+    """Whether ``candidate`` may be the person of this event (and of ``target``):
+    no unique type with a different value on either side."""
+    held = dict(wanted)
+    if target is not None:
+        for t, v in _identities_of(session, target):
+            if rules.rule(IdentityType(t)).unique:
+                held.setdefault(t, v)
+    for t, v in _identities_of(session, candidate):
+        if rules.rule(IdentityType(t)).unique and held.get(t, v) != v:
+            return False
+    return True
 
 
 def _lock(session: Session, profiles: list[Profile]) -> None:
@@ -136,9 +230,32 @@ def _lock(session: Session, profiles: list[Profile]) -> None:
             locked.add(profile.id)
 
 
-def merge(session: Session, survivor: Profile, other: Profile) -> None:
+def merge(
+    session: Session,
+    survivor: Profile,
+    other: Profile,
+    *,
+    evidence: "_Evidence | None" = None,
+    via: IdentityKey | None = None,
+    rule: str = "",
+) -> None:
     """Fold ``other`` into ``survivor``: identities and events move, traits that the
     survivor lacks are kept, and ``other`` points at the survivor from now on."""
+    evidence = evidence or _Evidence(source="", message_id=None)
+    if via and not rule:
+        rule = f"both profiles have {via[0].value} {via[1]!r}"
+    session.add(
+        LedgerEntry(
+            profile_id=survivor.id, action=LedgerAction.merged,
+            other_profile_id=other.id,
+            identity_type=via[0].value if via else None,
+            identity_value=via[1] if via else None,
+            rule=rule,
+            source=evidence.source, message_id=evidence.message_id,
+        )
+    )  # fmt: skip
+    session.info.get("identities_of", {}).pop(survivor.id, None)
+    session.info.get("identities_of", {}).pop(other.id, None)
     session.execute(
         update(Identity).where(col(Identity.profile_id) == other.id)
         .values(profile_id=survivor.id)
@@ -223,7 +340,7 @@ def delete(session: Session, profile: Profile) -> DeletionReport:
     counts = {}
     for name, table in (
         ("consents", Consent), ("orders", Order), ("events", Event),
-        ("identities", Identity),
+        ("identities", Identity), ("ledger", LedgerEntry),
     ):  # fmt: skip
         result = session.execute(sa_delete(table).where(col(table.profile_id).in_(ids)))
         counts[name] = result.rowcount
@@ -238,6 +355,7 @@ def delete(session: Session, profile: Profile) -> DeletionReport:
     session.commit()
     session.info.pop("identity_profile", None)
     logger.info("profile erased", extra={"profile": profile.id, "profiles": len(ids)})
+    counts.pop("ledger")
     return DeletionReport(profiles=removed.rowcount, **counts)
 
 
@@ -346,23 +464,99 @@ def list_events(
 
 
 def _attach_identities(
-    session: Session, profile: Profile, keys: Sequence[IdentityKey], *, source: str
+    session: Session,
+    profile: Profile,
+    keys: Sequence[IdentityKey],
+    rules: IdentityRules,
+    evidence: _Evidence,
+    owners: dict[IdentityKey, str | None],
 ) -> None:
-    """Attach the identities the profile lacks. If another writer attached one of
-    them meanwhile (found here, or refused by the unique constraint at commit), the
-    caller applies the event again, and then finds that writer's profile."""
+    """Attach the identities the profile lacks, within the rules. ``owners`` is who
+    had each identifier when the event was resolved: if another writer attached one
+    meanwhile (found here, or refused by the unique constraint at commit), the
+    caller applies the event again and then finds that writer's profile."""
+    held = _identities_of(session, profile)
     for key in keys:
         owner = get_by_identity(session, key)
         if owner is profile:
             continue
         if owner is not None:
-            raise ConcurrentIdentityError(key[0].value)
+            if owners.get(key) is None:
+                raise ConcurrentIdentityError(key[0].value)
+            continue  # belongs to a person this event could not be joined with
+        refusal = _refusal(rules, held, key)
+        if refusal is not None:
+            action, reason = refusal
+            _ledger(session, profile, action, key, reason, evidence)
+            continue
         session.add(
             Identity(
-                profile_id=profile.id, type=key[0].value, value=key[1], source=source
+                profile_id=profile.id,
+                type=key[0].value,
+                value=key[1],
+                source=evidence.source,
             )
         )
+        _ledger(
+            session,
+            profile,
+            LedgerAction.linked,
+            key,
+            _link_reason(keys, key),
+            evidence,
+        )
+        held.append((key[0].value, key[1]))
         _identity_cache(session)[key] = profile.id
+
+
+def _refusal(
+    rules: IdentityRules, held: list[tuple[str, str]], key: IdentityKey
+) -> tuple[LedgerAction, str] | None:
+    rule = rules.rule(key[0])
+    same_type = [v for t, v in held if t == key[0].value]
+    if rule.unique and same_type:
+        return LedgerAction.refused_unique, (
+            f"{key[0].value} is unique and the profile already has {same_type[0]!r}"
+        )
+    if rule.max_per_profile is not None and len(same_type) >= rule.max_per_profile:
+        return LedgerAction.refused_limit, (
+            f"the profile already has {len(same_type)} {key[0].value} values, "
+            f"the most the rules allow"
+        )
+    return None
+
+
+def _link_reason(keys: Sequence[IdentityKey], key: IdentityKey) -> str:
+    others = [f"{t.value} {v!r}" for t, v in keys if (t, v) != key]
+    if not others:
+        return "first seen on this profile"
+    return "sent together with " + ", ".join(others)
+
+
+def _ledger(
+    session: Session,
+    profile: Profile,
+    action: LedgerAction,
+    key: IdentityKey,
+    rule: str,
+    evidence: _Evidence,
+) -> None:
+    session.add(
+        LedgerEntry(
+            profile_id=profile.id, action=action, identity_type=key[0].value,
+            identity_value=key[1], rule=rule, source=evidence.source,
+            message_id=evidence.message_id,
+        )
+    )  # fmt: skip
+
+
+def explain(session: Session, profile: Profile) -> list[LedgerEntry]:
+    """The ledger of this profile and of every profile merged into it, oldest first."""
+    ids = _merged_family(session, profile.id)
+    statement = select(LedgerEntry).where(col(LedgerEntry.profile_id).in_(ids))
+    return list(
+        session.exec(statement.order_by(col(LedgerEntry.at), col(LedgerEntry.id)))
+    )
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
