@@ -72,6 +72,7 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
         source=source,
         timestamp=at,
         received_at=_parse_time(envelope.get("receivedAt")),
+        identity_keys=profiles.key_strings(keys),
     )
     if not profiles.add_event(session, profile, event):
         return False

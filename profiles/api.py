@@ -21,6 +21,8 @@ from profiles.models import (
     Profile,
     ProfilePublic,
     TraitsUpdate,
+    UnmergeRequest,
+    UnmergeResult,
 )
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"], dependencies=[AdminOnly])
@@ -123,3 +125,13 @@ def explain_identity(ref: str, session: SessionDep) -> IdentityExplanation:
             for e in service.explain(session, profile)
         ],
     )
+
+
+@router.post("/{ref}/unmerge", response_model=UnmergeResult)
+def unmerge_profile(
+    ref: str, request: UnmergeRequest, session: SessionDep
+) -> UnmergeResult:
+    """Undo a merge: the profile merged into this one comes back with its
+    identifiers, events, orders, consents and traits."""
+    survivor = service.get_by_ref_or_raise(session, ref)
+    return service.unmerge(session, survivor, request.other_profile_id)

@@ -24,3 +24,7 @@ class MatchSuggestionDecidedError(ConflictError):
 
 class ProfileMergedError(ConflictError):
     code = "profile_merged"
+
+
+class MergeNotFoundError(NotFoundError):
+    code = "merge_not_found"

@@ -67,6 +67,8 @@ class Event(SQLModel, table=True):
     source: str = ""
     timestamp: datetime = Field(index=True)  # when it happened (clock-corrected)
     received_at: datetime = Field(default_factory=utcnow)
+    # The identifiers it arrived with ("type:value"), so an unmerge knows whose it is.
+    identity_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
 class Order(SQLModel, table=True):
@@ -93,6 +95,7 @@ class LedgerAction(StrEnum):
     refused_blocked = "refused_blocked"  # a junk value, used for nothing
     refused_unique = "refused_unique"  # would give the profile two of a unique type
     refused_limit = "refused_limit"  # the profile has as many of the type as allowed
+    unmerged = "unmerged"  # a merge was undone
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -111,6 +114,8 @@ class LedgerEntry(SQLModel, table=True):
     source: str = ""
     message_id: str | None = None
     at: datetime = Field(default_factory=utcnow)
+    # For a merge: what moved and the traits before, so it can be undone.
+    undo: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class LedgerEntryPublic(BaseModel):
@@ -128,6 +133,18 @@ class IdentityExplanation(BaseModel):
     profile_id: str
     identities: list["IdentityPublic"]
     ledger: list[LedgerEntryPublic]
+
+
+class UnmergeRequest(BaseModel):
+    other_profile_id: str
+
+
+class UnmergeResult(BaseModel):
+    profile_id: str
+    restored_profile_id: str
+    identities: int
+    events: int
+    orders: int
 
 
 class ConsentStatus(StrEnum):

@@ -15,7 +15,11 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from profiles.errors import ConcurrentIdentityError, ProfileNotFoundError
+from profiles.errors import (
+    ConcurrentIdentityError,
+    MergeNotFoundError,
+    ProfileNotFoundError,
+)
 from profiles.identity import normalise, parse_ref
 from profiles.models import (
     Consent,
@@ -30,6 +34,7 @@ from profiles.models import (
     Order,
     Profile,
     TraitsUpdate,
+    UnmergeResult,
     utcnow,
 )
 from profiles.rules import IdentityRules, get_rules
@@ -154,6 +159,17 @@ def resolve(
     return target
 
 
+def key_strings(keys: Sequence[IdentityKey]) -> list[str]:
+    """The usable identifiers as ``type:value``, as an event records them."""
+    rules = get_rules()
+    strings = []
+    for identity_type, raw in keys:
+        value = normalise(identity_type, raw or "")
+        if value and not rules.is_blocked(value):
+            strings.append(f"{identity_type.value}:{value}")
+    return strings
+
+
 @dataclass(frozen=True)
 class _Evidence:
     source: str
@@ -244,6 +260,17 @@ def merge(
     evidence = evidence or _Evidence(source="", message_id=None)
     if via and not rule:
         rule = f"both profiles have {via[0].value} {via[1]!r}"
+    session.flush()
+    undo = {
+        "identities": list(
+            session.exec(select(Identity.id).where(Identity.profile_id == other.id))
+        ),
+        "consents": list(
+            session.exec(select(Consent.id).where(Consent.profile_id == other.id))
+        ),
+        "survivor": {"traits": survivor.traits, "trait_times": survivor.trait_times},
+        "other": {"traits": other.traits, "trait_times": other.trait_times},
+    }
     session.add(
         LedgerEntry(
             profile_id=survivor.id, action=LedgerAction.merged,
@@ -251,7 +278,7 @@ def merge(
             identity_type=via[0].value if via else None,
             identity_value=via[1] if via else None,
             rule=rule,
-            source=evidence.source, message_id=evidence.message_id,
+            source=evidence.source, message_id=evidence.message_id, undo=undo,
         )
     )  # fmt: skip
     session.info.get("identities_of", {}).pop(survivor.id, None)
@@ -276,6 +303,108 @@ def merge(
     other.merged_into = survivor.id
     session.add_all([survivor, other])
     logger.info("profiles merged", extra={"survivor": survivor.id, "other": other.id})
+
+
+def unmerge(session: Session, survivor: Profile, other_id: str) -> UnmergeResult:
+    """Undo the merge of ``other_id`` into ``survivor``: its identifiers, consents,
+    the events that arrived with its identifiers (before or after the merge) and
+    their orders go back, and both sides get their traits as they were before the
+    merge, with later identify events applied again on the side they belong to."""
+    entry = session.exec(
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.profile_id == survivor.id,
+            LedgerEntry.action == LedgerAction.merged,
+            LedgerEntry.other_profile_id == other_id,
+        )
+        .order_by(col(LedgerEntry.id).desc())
+    ).first()
+    other = session.get(Profile, other_id)
+    if entry is None or other is None or other.merged_into != survivor.id:
+        raise MergeNotFoundError(
+            f"profile {other_id!r} is not merged into {survivor.id!r}",
+            loc=["body", "other_profile_id"],
+        )
+    session.execute(
+        update(Identity).where(col(Identity.id).in_(entry.undo.get("identities", [])))
+        .values(profile_id=other.id)
+    )  # fmt: skip
+    session.execute(
+        update(Consent).where(col(Consent.id).in_(entry.undo.get("consents", [])))
+        .values(profile_id=other.id)
+    )  # fmt: skip
+    session.info.pop("identity_profile", None)
+    session.info.pop("identities_of", None)
+    theirs = {
+        f"{t}:{v}"
+        for t, v in session.exec(
+            select(Identity.type, Identity.value).where(Identity.profile_id == other.id)
+        )
+    }
+    events = session.exec(select(Event).where(Event.profile_id == survivor.id))
+    moved = [e for e in events if _belongs_to(e.identity_keys, theirs)]
+    for event in moved:
+        event.profile_id = other.id
+    order_ids = {str(e.properties.get("order_id")) for e in moved if e.name in _ORDERS}
+    orders = session.exec(
+        select(Order).where(
+            Order.profile_id == survivor.id, col(Order.order_id).in_(order_ids)
+        )
+    ).all()
+    for order in orders:
+        order.profile_id = other.id
+    for side, profile in (("survivor", survivor), ("other", other)):
+        before = entry.undo.get(side, {})
+        profile.traits = dict(before.get("traits", {}))
+        profile.trait_times = dict(before.get("trait_times", {}))
+        profile.updated_at = utcnow()
+    other.merged_into = None
+    session.add_all([survivor, other, *moved, *orders])
+    session.flush()
+    _replay_identifies_after(session, entry.at, [survivor, other])
+    session.add(
+        LedgerEntry(
+            profile_id=survivor.id, action=LedgerAction.unmerged,
+            other_profile_id=other.id,
+            rule=f"undid the merge of {entry.at.isoformat()}",
+        )
+    )  # fmt: skip
+    session.commit()
+    return UnmergeResult(
+        profile_id=survivor.id, restored_profile_id=other.id,
+        identities=len(entry.undo.get("identities", [])), events=len(moved),
+        orders=len(orders),
+    )  # fmt: skip
+
+
+_ORDERS = ("Order Completed", "Order Refunded", "Order Cancelled")
+
+
+def _belongs_to(keys: list[str], theirs: set[str]) -> bool:
+    """Whether an event goes with the restored side: decided, as in ``resolve``, by
+    its highest-priority identifier (an event with a customer id is that customer's,
+    whatever cookie came with it)."""
+    if not keys:
+        return False
+    rules = get_rules()
+    first = min(
+        keys, key=lambda k: rules.rule(IdentityType(k.split(":", 1)[0])).priority
+    )
+    return first in theirs
+
+
+def _replay_identifies_after(
+    session: Session, since: datetime, profiles: list[Profile]
+) -> None:
+    for profile in profiles:
+        statement = (
+            select(Event)
+            .where(Event.profile_id == profile.id, Event.type == "identify")
+            .where(col(Event.received_at) >= since)
+            .order_by(col(Event.timestamp))
+        )
+        for event in session.exec(statement):
+            set_traits(session, profile, event.properties, at=event.timestamp)
 
 
 def set_traits(
