@@ -60,7 +60,9 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
                 profiles.merge(session, profile, old)
     at = _parse_time(envelope.get("timestamp"))
     if envelope["type"] == "identify":
-        profiles.set_traits(session, profile, envelope.get("traits") or {}, at=at)
+        profiles.set_traits(
+            session, profile, envelope.get("traits") or {}, at=at, source=source
+        )
     is_trait_message = envelope["type"] in ("identify", "group")
     event = Event(
         message_id=envelope["messageId"],

@@ -35,6 +35,12 @@ class Profile(SQLModel, table=True):
     # When each trait was last set (event time), so a late event cannot overwrite a
     # newer value.
     trait_times: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The source that set each trait, and for most_frequent traits how often each
+    # value was seen: what the survivorship rules decide on.
+    trait_sources: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    trait_counts: dict[str, dict[str, int]] = Field(
+        default_factory=dict, sa_column=Column(JSON)
+    )
     # Set when this profile was merged into another; reads follow the pointer.
     merged_into: str | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)

@@ -1,11 +1,12 @@
 """Identity rules as data: loaded from YAML, checked with the line of every problem."""
 
 import re
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from core.yaml_files import YamlFileError, line_of, load_model
 from profiles.models import IdentityType
@@ -46,11 +47,47 @@ class Blocked(BaseModel):
     patterns: list[Regex] = []
 
 
+class Strategy(StrEnum):
+    """Which value a profile keeps when sources disagree about a trait."""
+
+    most_recent = "most_recent"
+    first_seen = "first_seen"
+    most_frequent = "most_frequent"
+    source_priority = "source_priority"
+
+
+class TraitRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Strategy
+    # For source_priority: the sources in order of trust, e.g. [crm, shop, website].
+    sources: list[str] = []
+
+    @model_validator(mode="after")
+    def _sources_given(self) -> "TraitRule":
+        if self.strategy is Strategy.source_priority and not self.sources:
+            raise ValueError(
+                "source_priority needs the list of sources, most trusted first"
+            )
+        return self
+
+
+class TraitRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default: Strategy = Strategy.most_recent
+    rules: dict[str, TraitRule] = {}
+
+    def rule(self, trait: str) -> TraitRule:
+        return self.rules.get(trait) or TraitRule(strategy=self.default)
+
+
 class IdentityRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     types: dict[IdentityType, TypeRule] = {}
     blocked: Blocked = Blocked()
+    traits: TraitRules = TraitRules()
 
     def rule(self, identity_type: IdentityType) -> TypeRule:
         return self.types.get(identity_type) or TypeRule()

@@ -37,7 +37,8 @@ from profiles.models import (
     UnmergeResult,
     utcnow,
 )
-from profiles.rules import IdentityRules, get_rules
+from profiles.rules import IdentityRules, Strategy, get_rules
+from profiles.survivorship import Candidate, value_key, wins
 
 logger = logging.getLogger(__name__)
 
@@ -268,8 +269,8 @@ def merge(
         "consents": list(
             session.exec(select(Consent.id).where(Consent.profile_id == other.id))
         ),
-        "survivor": {"traits": survivor.traits, "trait_times": survivor.trait_times},
-        "other": {"traits": other.traits, "trait_times": other.trait_times},
+        "survivor": _trait_state(survivor),
+        "other": _trait_state(other),
     }
     session.add(
         LedgerEntry(
@@ -296,8 +297,7 @@ def merge(
     for key, profile_id in list(cache.items()):
         if profile_id == other.id:
             cache[key] = survivor.id
-    survivor.traits = {**other.traits, **survivor.traits}
-    survivor.trait_times = {**other.trait_times, **survivor.trait_times}
+    _merge_traits(survivor, other)
     survivor.last_seen_at = _latest(survivor.last_seen_at, other.last_seen_at)
     survivor.updated_at = utcnow()
     other.merged_into = survivor.id
@@ -357,6 +357,8 @@ def unmerge(session: Session, survivor: Profile, other_id: str) -> UnmergeResult
         before = entry.undo.get(side, {})
         profile.traits = dict(before.get("traits", {}))
         profile.trait_times = dict(before.get("trait_times", {}))
+        profile.trait_sources = dict(before.get("trait_sources", {}))
+        profile.trait_counts = dict(before.get("trait_counts", {}))
         profile.updated_at = utcnow()
     other.merged_into = None
     session.add_all([survivor, other, *moved, *orders])
@@ -393,6 +395,13 @@ def _belongs_to(keys: list[str], theirs: set[str]) -> bool:
     return first in theirs
 
 
+def _trait_state(profile: Profile) -> dict[str, Any]:
+    return {
+        "traits": profile.traits, "trait_times": profile.trait_times,
+        "trait_sources": profile.trait_sources, "trait_counts": profile.trait_counts,
+    }  # fmt: skip
+
+
 def _replay_identifies_after(
     session: Session, since: datetime, profiles: list[Profile]
 ) -> None:
@@ -404,21 +413,81 @@ def _replay_identifies_after(
             .order_by(col(Event.timestamp))
         )
         for event in session.exec(statement):
-            set_traits(session, profile, event.properties, at=event.timestamp)
+            set_traits(
+                session, profile, event.properties, at=event.timestamp,
+                source=event.source,
+            )  # fmt: skip
 
 
 def set_traits(
-    session: Session, profile: Profile, traits: dict[str, Any], *, at: datetime
+    session: Session,
+    profile: Profile,
+    traits: dict[str, Any],
+    *,
+    at: datetime,
+    source: str = "",
 ) -> None:
-    """Set traits as of event time ``at``: a trait set by a later event is kept."""
+    """Offer trait values from one event (time ``at``, from ``source``); each trait
+    keeps the value its survivorship rule prefers (by default the most recent, so a
+    late event cannot overwrite a newer value)."""
+    rules = get_rules().traits
     stamp = _aware(at).isoformat()
-    newer = {k: v for k, v in traits.items() if profile.trait_times.get(k, "") <= stamp}
-    if not newer:
-        return
-    profile.traits = {**profile.traits, **newer}
-    profile.trait_times = {**profile.trait_times, **dict.fromkeys(newer, stamp)}
+    values, times = dict(profile.traits), dict(profile.trait_times)
+    sources = dict(profile.trait_sources)
+    counts = {k: dict(v) for k, v in profile.trait_counts.items()}
+    for trait, value in traits.items():
+        rule = rules.rule(trait)
+        if rule.strategy is Strategy.most_frequent:
+            seen = counts.setdefault(trait, {})
+            seen[value_key(value)] = seen.get(value_key(value), 0) + 1
+        new = Candidate(value, stamp, source, _count(counts, trait, value))
+        if wins(rule, new, _current(profile, trait, counts)):
+            values[trait], times[trait], sources[trait] = value, stamp, source
+    profile.traits, profile.trait_times = values, times
+    profile.trait_sources, profile.trait_counts = sources, counts
     profile.updated_at = utcnow()
     session.add(profile)
+
+
+def _count(counts: dict[str, dict[str, int]], trait: str, value: Any) -> int:
+    return counts.get(trait, {}).get(value_key(value), 1)
+
+
+def _current(
+    profile: Profile, trait: str, counts: dict[str, dict[str, int]]
+) -> Candidate | None:
+    if trait not in profile.traits and trait not in profile.trait_times:
+        return None
+    if trait not in profile.traits:  # unset: only a newer value may come back
+        return Candidate(None, profile.trait_times[trait], "api", 0)
+    value = profile.traits[trait]
+    return Candidate(
+        value, profile.trait_times.get(trait, ""), profile.trait_sources.get(trait, ""),
+        _count(counts, trait, value),
+    )  # fmt: skip
+
+
+def _merge_traits(survivor: Profile, other: Profile) -> None:
+    """The traits of two merged profiles, each decided by its survivorship rule."""
+    counts = {k: dict(v) for k, v in survivor.trait_counts.items()}
+    for trait, seen in other.trait_counts.items():
+        mine = counts.setdefault(trait, {})
+        for key, n in seen.items():
+            mine[key] = mine.get(key, 0) + n
+    values, times = dict(survivor.traits), dict(survivor.trait_times)
+    sources = dict(survivor.trait_sources)
+    rules = get_rules().traits
+    for trait, value in other.traits.items():
+        new = Candidate(
+            value, other.trait_times.get(trait, ""), other.trait_sources.get(trait, ""),
+            _count(counts, trait, value),
+        )  # fmt: skip
+        if wins(rules.rule(trait), new, _current(survivor, trait, counts)):
+            values[trait] = value
+            times[trait] = new.at
+            sources[trait] = new.source
+    survivor.traits, survivor.trait_times = values, times
+    survivor.trait_sources, survivor.trait_counts = sources, counts
 
 
 def update_traits(session: Session, profile: Profile, update: TraitsUpdate) -> None:
@@ -427,7 +496,7 @@ def update_traits(session: Session, profile: Profile, update: TraitsUpdate) -> N
     is older cannot bring the value back."""
     now = utcnow()
     set_once = {k: v for k, v in update.set_once.items() if k not in profile.traits}
-    set_traits(session, profile, {**update.set, **set_once}, at=now)
+    set_traits(session, profile, {**update.set, **set_once}, at=now, source="api")
     if update.unset:
         stamp = now.isoformat()
         profile.traits = {
