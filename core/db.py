@@ -42,6 +42,17 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # The driver's own transaction handling reads outside any transaction, so
+        # two writers could each read, then overwrite the other's change. We begin
+        # every transaction ourselves, IMMEDIATE: sessions take turns from their
+        # first read, which is what row locks give on PostgreSQL. The price: on
+        # SQLite, sessions run one at a time (an api read waits for at most one
+        # worker batch). PostgreSQL is the store for more than one machine's load.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

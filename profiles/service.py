@@ -144,6 +144,9 @@ def resolve(
         if not _compatible(session, rules, owner, wanted, target):
             continue
         _lock(session, [owner] if target is None else [target, owner])
+        if owner.merged_into or (target is not None and target.merged_into):
+            # Merged by another writer after we looked it up: start again.
+            raise ConcurrentIdentityError(key[0].value)
         if target is None:
             target = owner
             continue

@@ -16,7 +16,7 @@ from events import queue
 from profiles.models import Event
 from tests.events.test_worker import envelope
 
-EVENTS = 1500
+EVENTS = 6_000
 
 
 def start_worker(engine: Engine, log: Path) -> subprocess.Popen[bytes]:
@@ -47,7 +47,7 @@ def wait_for(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.1)
+        time.sleep(0.02)
     return False
 
 

@@ -221,3 +221,34 @@ def test_two_workers_racing_on_new_visitors_make_one_profile_each(
             profile = profiles.get_by_ref_or_raise(session, f"anonymous_id:v-{visitor}")
             assert profiles.count_events(session, profile) == 10
     assert failed.list_failed(client, settings_env).items == []
+
+
+def test_two_workers_lose_no_update_when_the_people_merge_meanwhile(
+    settings_env: str, engine: Engine
+) -> None:
+    import threading
+
+    def identify(n: int, **ids: Any) -> dict[str, Any]:
+        return envelope(
+            f"t-{n}", type="identify", event=None, traits={f"t{n}": n}, **ids
+        )
+
+    first = [identify(n, anonymousId="cookie-a") for n in range(0, 60, 2)]
+    second = [identify(n, anonymousId=None, userId="b") for n in range(1, 60, 2)]
+    interleaved = [e for pair in zip(first, second, strict=True) for e in pair]
+    login = envelope("login", anonymousId="cookie-a", userId="b")
+    client = publish(*interleaved[:30], login, *interleaved[30:])
+    workers = [Worker(engine, client, name=f"w-{n}", batch_size=1) for n in range(2)]
+    workers[0].consumer.ensure_group()
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    with Session(engine) as session:
+        by_cookie = profiles.get_by_ref_or_raise(session, "anonymous_id:cookie-a")
+        by_customer = profiles.get_by_ref_or_raise(session, "customer_id:b")
+        assert by_cookie.id == by_customer.id
+        assert set(by_cookie.traits) == {f"t{n}" for n in range(60)}
+        assert profiles.count_events(session, by_cookie) == 61
