@@ -55,6 +55,8 @@ class RecommenderSettings(BaseModel):
 class IdentitySettings(BaseModel):
     # None means the rules shipped in profiles/identity_rules.yml.
     rules_path: Path | None = None
+    # Where phone numbers written without a country code are read (ISO 3166 code).
+    default_region: str = "US"
 
 
 class Settings(BaseSettings):

@@ -38,6 +38,11 @@ def identity_keys(envelope: dict[str, Any]) -> list[tuple[IdentityType, str]]:
     for trait, identity_type in _TRAIT_IDENTITIES.items():
         if isinstance(traits.get(trait), str) and traits[trait].strip():
             keys.append((identity_type, traits[trait]))
+    for external in envelope.get("context", {}).get("externalIds") or []:
+        if isinstance(external, dict) and external.get("id") and external.get("type"):
+            keys.append(
+                (IdentityType.external_id, f"{external['type']}:{external['id']}")
+            )
     return keys
 
 

@@ -27,6 +27,8 @@ class IdentityType(StrEnum):
     device_id = "device_id"
     whatsapp_id = "whatsapp_id"
     messenger_id = "messenger_id"
+    # Another system's id, as "type:id" (Segment's context.externalIds).
+    external_id = "external_id"
 
 
 class Profile(SQLModel, table=True):

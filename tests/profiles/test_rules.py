@@ -129,3 +129,42 @@ def test_shipped_rules_load(tmp_path: Path) -> None:
     assert rules.rule(CUSTOMER).unique
     assert rules.is_blocked("noreply@shop.example")
     assert not rules.is_blocked("ann@example.com")
+
+
+def test_one_phone_number_however_written_finds_one_profile(session: Session) -> None:
+    first = service.resolve(
+        session, [(IdentityType.phone, "(415) 555-0132")], source="crm"
+    )
+    session.commit()
+
+    second = service.resolve(
+        session, [(IdentityType.phone, "+1 415 555 0132")], source="web"
+    )
+    whatsapp = service.resolve(
+        session, [(IdentityType.whatsapp_id, "14155550132")], source="wa"
+    )
+
+    assert second.id == first.id
+    assert {i.value for i in service.list_identities(session, first)} == {
+        "+14155550132"
+    }
+    assert whatsapp.id != first.id  # a WhatsApp id is its own type, linked by rules
+    assert service.get_by_ref_or_raise(session, "phone:+1-415-555-0132").id == first.id
+
+
+def test_a_phone_ref_that_is_no_number_is_refused_naming_it(session: Session) -> None:
+    with pytest.raises(Exception, match="'12' is not a usable phone"):
+        service.get_by_ref_or_raise(session, "phone:12")
+
+
+def test_segment_external_ids_become_identities(
+    engine: Engine, settings_env: str
+) -> None:
+    external = {"externalIds": [{"id": "8841", "type": "shopify_customer_id"}]}
+    drain(Worker(engine, publish(envelope("m-1", context=external))))
+
+    with Session(engine) as session:
+        profile = service.get_by_ref_or_raise(
+            session, "external_id:shopify_customer_id:8841"
+        )
+        assert profile.id == service.get_by_ref_or_raise(session, "anonymous_id:v-1").id
