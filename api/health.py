@@ -63,7 +63,12 @@ def _index(request: Request) -> str:
 
 
 def _rasa() -> str:
-    response = httpx.get(f"{get_settings().rasa.url}/status", timeout=2.0)
+    settings = get_settings().rasa
+    response = httpx.get(
+        f"{settings.url}/status",
+        params={"token": settings.token.get_secret_value()},
+        timeout=2.0,
+    )
     response.raise_for_status()
     model = response.json().get("model_file") or ""
     if not model:

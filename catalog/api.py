@@ -17,7 +17,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def list_products(
     session: SessionDep,
     category: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 24,
 ) -> ProductPage:
     products, total = service.list_products(

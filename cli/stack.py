@@ -6,6 +6,7 @@ a shop owner sees.
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class Stack:
     stream: str = field(default_factory=lambda: get_settings().tracking.stream)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     embedded_redis: EmbeddedRedis | None = None
+    rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def api_url(self) -> str:
@@ -65,6 +67,7 @@ class Stack:
             CDP_API__PORT=str(self.ports.api),
             CDP_API__PUBLIC_URL=self.api_url,
             CDP_RASA__URL=self.rasa_url,
+            CDP_RASA__TOKEN=self.rasa_token,
             CDP_RASA__ACTIONS_URL=f"http://127.0.0.1:{self.ports.actions}",
             CDP_RASA_REDIS_HOST=redis.hostname or "127.0.0.1",
             CDP_RASA_REDIS_PORT=str(redis.port or 6379),
@@ -78,7 +81,9 @@ class Stack:
 
     def start_redis(self) -> str:
         if self.redis_url is None:
-            self.embedded_redis = EmbeddedRedis(self.workdir / "redis").start()
+            self.embedded_redis = EmbeddedRedis(
+                self.workdir / "redis", persist=self.workdir == ROOT / "var"
+            ).start()
             self.redis_url = self.embedded_redis.url
             if self.workdir == ROOT / "var":
                 running_demo_url_file().write_text(self.redis_url)
@@ -89,7 +94,10 @@ class Stack:
         env = self.environment()
         python = sys.executable
         rasa_command = [
-            str(rasa_executable()), "run", "--enable-api", "--cors", "*",
+            str(rasa_executable()), "run", "--enable-api",
+            # Loopback only, and a token for its HTTP API (conversations, events):
+            # shoppers reach Rasa through the api's channels.
+            "--interface", "127.0.0.1", "--auth-token", self.rasa_token,
             "--port", str(self.ports.rasa), "--model", str(model_path()),
             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
         ]  # fmt: skip

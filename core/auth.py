@@ -83,9 +83,16 @@ TrackingSource = Annotated[str, Depends(require_tracking_key)]
 AdminOnly = Depends(require_admin)
 
 
-def require_reader(request: Request) -> None:
-    """A website (write key) or an administrator (admin token)."""
+def require_reader(request: Request) -> bool:
+    """A website (write key) or an administrator (admin token); True for the admin.
+
+    A write key is public (it is in the shop's pages), so what it may read must
+    not reveal a person: callers check ``is_admin`` before personal lookups."""
     if request.headers.get("authorization", "").lower().startswith("bearer "):
         require_admin(request)
-    else:
-        require_write_key(request)
+        return True
+    require_write_key(request)
+    return False
+
+
+ReaderIsAdmin = Annotated[bool, Depends(require_reader)]

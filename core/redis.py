@@ -23,9 +23,13 @@ logger = logging.getLogger(__name__)
 class EmbeddedRedis:
     """A private ``redis-server`` on a free loopback port, keeping nothing on disk."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, *, persist: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.workdir = workdir
+        # The demo keeps its stream on disk, so accepted events survive a restart.
+        self.persist = persist
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -39,12 +43,16 @@ class EmbeddedRedis:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persist else "no",
+            "--appendfsync", "everysec",
             "--dir", str(self.workdir),
         ]  # fmt: skip
+        # Its own session: Ctrl-C in the terminal must not stop it before the
+        # processes that use it have stopped.
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -33,6 +33,8 @@ class RasaSettings(BaseModel):
     url: str = "http://127.0.0.1:5005"
     actions_url: str = "http://127.0.0.1:5055"
     timeout_seconds: float = 10.0
+    # Rasa's --auth-token, for its HTTP API (the REST channel needs none).
+    token: SecretStr = SecretStr("")
 
 
 class TrackingSettings(BaseModel):

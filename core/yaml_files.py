@@ -66,6 +66,9 @@ def compose(
         raise error(name, [(line, f"not valid YAML: {exc.problem}")]) from None
     if node is None:
         raise error(name, [(1, "the file is empty")])
+    if _has_alias(node):
+        # Aliases can make a small file expand without bound (a "billion laughs").
+        raise error(name, [(1, "anchors and aliases (& and *) are not supported")])
     lines: dict[Loc, int] = {(): node.start_mark.line + 1}
     problems: list[tuple[int, str]] = []
     tree = _plain(node, (), lines, problems)
@@ -142,3 +145,20 @@ def line_of(lines: dict[Loc, int], loc: Loc) -> int:
         if loc[:end] in lines:
             return lines[loc[:end]]
     return 1
+
+
+def _has_alias(root: Node) -> bool:
+    """Whether any node is reached twice: that is what an alias composes to."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return False

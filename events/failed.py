@@ -44,8 +44,10 @@ def record(
     reason: str,
     source: str,
 ) -> str:
+    from events.service import without_nul
+
     fields = {
-        "payload": json.dumps(payload, default=str),
+        "payload": json.dumps(without_nul(payload), default=str),
         "stage": stage,
         "reason": reason,
         "source": source,

@@ -15,7 +15,9 @@ router = APIRouter(
     prefix="/v1/failed-events", tags=["tracking"], dependencies=[AdminOnly]
 )
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
-EntryId = Annotated[str, Path(pattern=r"^\d+-\d+$", description="stream entry id")]
+EntryId = Annotated[
+    str, Path(pattern=r"^\d{1,19}-\d{1,19}$", description="stream entry id")
+]
 
 
 class FailedEventNotFoundError(NotFoundError):
@@ -36,7 +38,7 @@ def _stream() -> str:
 def list_failed_events(
     client: RedisDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[str | None, Query(pattern=r"^\d+-\d+$")] = None,
+    before: Annotated[str | None, Query(pattern=r"^\d{1,19}-\d{1,19}$")] = None,
 ) -> failed.FailedEventPage:
     """Newest first, with the reason each message was refused or not applied."""
     return failed.list_failed(client, _stream(), limit=limit, before=before)

@@ -10,6 +10,9 @@ MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
 MESSAGE_TYPES: tuple[str, ...] = MessageType.__args__  # type: ignore[attr-defined]
 
 
+MAX_CLOCK_AHEAD = timedelta(hours=1)
+
+
 class Message(BaseModel):
     """One Segment message. Unknown top-level fields are kept, as Segment does."""
 
@@ -51,9 +54,13 @@ class Message(BaseModel):
         if self.timestamp is None:
             return received_at
         timestamp = _aware(self.timestamp)
-        if self.sentAt is None:
-            return timestamp
-        return received_at - max(_aware(self.sentAt) - timestamp, timedelta(0))
+        if self.sentAt is not None:
+            timestamp = received_at - max(_aware(self.sentAt) - timestamp, timedelta(0))
+        if timestamp > received_at + MAX_CLOCK_AHEAD:
+            # Nothing happens in the future: a clock this far ahead is wrong, and a
+            # 2099 time would win every "most recent" decision for ever.
+            return received_at
+        return timestamp
 
 
 class Batch(BaseModel):

@@ -35,10 +35,12 @@ def envelope(message: Message, *, source: str, received_at: datetime) -> dict[st
 
 
 def without_nul(value: Any) -> Any:
-    """NUL characters removed from every string: PostgreSQL cannot store them in text
-    or JSON, and no real client means anything by them."""
+    """NUL characters removed from every string, and lone surrogates (which no UTF-8
+    text can hold) replaced: PostgreSQL cannot store either, and no real client
+    means anything by them."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        text = value.replace("\x00", "")
+        return text.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
         return {without_nul(k): without_nul(v) for k, v in value.items()}
     if isinstance(value, list):

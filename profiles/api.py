@@ -68,7 +68,7 @@ def read_events(
     ref: str,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     type: Annotated[str | None, Query(description="track, page, identify, ...")] = None,
     name: Annotated[
         str | None, Query(description="event name, e.g. Product Viewed")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -63,6 +63,9 @@ class Identity(SQLModel, table=True):
 
 class Event(SQLModel, table=True):
     """Something a profile did, as the tracking API received it."""
+
+    # The timeline query: one profile's events, newest first.
+    __table_args__ = (Index("ix_event_profile_time", "profile_id", "timestamp"),)
 
     id: int | None = Field(default=None, primary_key=True)
     # The sender's id (Segment's messageId); a retried delivery is stored once.

@@ -48,7 +48,7 @@ def product_list(
     request: Request,
     session: SessionDep,
     category: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
     products, total = catalog.list_products(
         session, category=category, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE

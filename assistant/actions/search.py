@@ -24,7 +24,8 @@ class ActionSearchProducts(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        text = tracker.latest_message.get("text") or ""
+        # The search api takes 500 characters; a long message is still a search.
+        text = (tracker.latest_message.get("text") or "")[:500]
         gender = next(tracker.get_latest_entity_values("gender"), None)
         color = next(tracker.get_latest_entity_values("color"), None)
         category = GENDER_CATEGORIES.get(str(gender).lower()) if gender else None

@@ -129,3 +129,15 @@ def test_batch_item_that_is_not_an_object_is_rejected_alone(
     )
     [queued] = stream_payloads(settings_env)
     assert queued["userId"] == "42"
+
+
+def test_a_clock_far_in_the_future_is_not_believed(
+    client: TestClient, settings_env: str
+) -> None:
+    body = {"userId": "c-1", "event": "x", "timestamp": "2099-01-01T00:00:00Z"}
+
+    client.post("/v1/track", json=body, headers=basic())
+
+    [queued] = stream_payloads(settings_env)
+    assert queued["timestamp"] == queued["receivedAt"]
+    assert queued["originalTimestamp"].startswith("2099-01-01")

@@ -84,3 +84,19 @@ def test_unknown_failed_event_is_a_404_and_a_bad_id_a_422(client: TestClient) ->
 
 def test_failed_events_need_the_admin_token(client: TestClient) -> None:
     assert client.get("/v1/failed-events", headers=basic()).status_code == 401
+
+
+def test_a_lone_surrogate_in_a_refused_message_does_not_break_the_list(
+    client: TestClient,
+) -> None:
+    body = '{"anonymousId": "v", "event": "\\ud800", "properties": "x"}'
+    client.post(
+        "/v1/track",
+        content=body,
+        headers={**basic(), "Content-Type": "application/json"},
+    )
+
+    response = client.get("/v1/failed-events", headers=bearer())
+
+    assert response.status_code == 200, response.text
+    assert response.json()["items"][0]["payload"]["event"] == "?"

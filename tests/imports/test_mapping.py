@@ -171,3 +171,13 @@ def test_load_mapping_file_by_path(tmp_path: Path) -> None:
     path.write_text(ORDERS)
 
     assert mapping.load(str(path), kind="orders").source == "webshop"
+
+
+def test_yaml_aliases_are_refused_before_they_can_expand() -> None:
+    laughs = (
+        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+    )
+    laughs += "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nkind: contacts\n"
+
+    with pytest.raises(MappingError, match="anchors and aliases"):
+        mapping.parse(laughs, name="laughs.yml")
