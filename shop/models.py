@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -10,6 +11,8 @@ def utcnow() -> datetime:
 
 
 class CartItem(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("cart_id", "sku"),)
+
     id: int | None = Field(default=None, primary_key=True)
     # The shopper's anonymous id from the tracker cookie.
     cart_id: str = Field(index=True)

@@ -1,6 +1,8 @@
 """The demo shop's cart."""
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from catalog import service as catalog
 from shop.models import Cart, CartItem, CartLine
@@ -8,11 +10,23 @@ from shop.models import Cart, CartItem, CartLine
 
 def add_to_cart(session: Session, *, cart_id: str, sku: str, qty: int) -> Cart:
     catalog.get_many(session, [sku]).get(sku) or catalog.get_or_raise(session, sku)
-    statement = select(CartItem).where(CartItem.cart_id == cart_id, CartItem.sku == sku)
-    item = session.exec(statement).first() or CartItem(cart_id=cart_id, sku=sku, qty=0)
-    item.qty += qty
-    session.add(item)
-    session.commit()
+    for attempt in range(3):
+        # One statement adds to the quantity, so concurrent adds are all counted;
+        # two first adds race on the unique line, and the loser adds again.
+        added = session.execute(
+            update(CartItem)
+            .where(col(CartItem.cart_id) == cart_id, col(CartItem.sku) == sku)
+            .values(qty=CartItem.qty + qty)
+        )
+        if added.rowcount == 0:
+            session.add(CartItem(cart_id=cart_id, sku=sku, qty=qty))
+        try:
+            session.commit()
+            break
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
     return get_cart(session, cart_id)
 
 
