@@ -252,3 +252,22 @@ def test_two_workers_lose_no_update_when_the_people_merge_meanwhile(
         assert by_cookie.id == by_customer.id
         assert set(by_cookie.traits) == {f"t{n}" for n in range(60)}
         assert profiles.count_events(session, by_cookie) == 61
+
+
+def test_anonymous_browsing_that_arrives_after_login_joins_the_known_profile(
+    settings_env: str, engine: Engine
+) -> None:
+    login = envelope("login", anonymousId="cookie-9", userId="ann",
+                     timestamp="2026-11-02T10:00:00+00:00")  # fmt: skip
+    late_browsing = envelope("late", anonymousId="cookie-9",
+                             timestamp="2026-11-01T09:00:00+00:00")  # fmt: skip
+    client = publish(login)
+    drain(Worker(engine, client))
+
+    publish(late_browsing)
+    drain(Worker(engine, client))
+
+    with Session(engine) as session:
+        profile = profiles.get_by_ref_or_raise(session, "customer_id:ann")
+        timeline = [e.message_id for e in profiles.list_events(session, profile)]
+    assert timeline == ["login", "late"]  # newest first, by when it happened
