@@ -1,3 +1,4 @@
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,17 @@ def publish(*envelopes: dict[str, Any]) -> redis.Redis:
     client = redis.Redis.from_url(get_settings().redis_url, decode_responses=True)
     queue.publish(client, get_settings().tracking.stream, envelopes)
     return client
+
+
+def drain_with_two_workers(engine: Engine, client: redis.Redis) -> None:
+    """Two workers in threads, one event at a time each, so they interleave."""
+    workers = [Worker(engine, client, name=f"w-{n}", batch_size=1) for n in range(2)]
+    workers[0].consumer.ensure_group()
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def drain(worker: Worker) -> None:
@@ -202,19 +214,11 @@ def test_late_identify_does_not_overwrite_a_newer_trait(
 def test_two_workers_racing_on_new_visitors_make_one_profile_each(
     settings_env: str, engine: Engine
 ) -> None:
-    import threading
-
     # One event at a time each, so both see the first events of every new visitor.
     client = publish(
         *[envelope(f"m-{i}", anonymousId=f"v-{i // 10}") for i in range(200)]
     )
-    workers = [Worker(engine, client, name=f"w-{n}", batch_size=1) for n in range(2)]
-    workers[0].consumer.ensure_group()
-    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    drain_with_two_workers(engine, client)
 
     with Session(engine) as session:
         for visitor in range(20):
@@ -226,8 +230,6 @@ def test_two_workers_racing_on_new_visitors_make_one_profile_each(
 def test_two_workers_lose_no_update_when_the_people_merge_meanwhile(
     settings_env: str, engine: Engine
 ) -> None:
-    import threading
-
     def identify(n: int, **ids: Any) -> dict[str, Any]:
         return envelope(
             f"t-{n}", type="identify", event=None, traits={f"t{n}": n}, **ids
@@ -238,13 +240,7 @@ def test_two_workers_lose_no_update_when_the_people_merge_meanwhile(
     interleaved = [e for pair in zip(first, second, strict=True) for e in pair]
     login = envelope("login", anonymousId="cookie-a", userId="b")
     client = publish(*interleaved[:30], login, *interleaved[30:])
-    workers = [Worker(engine, client, name=f"w-{n}", batch_size=1) for n in range(2)]
-    workers[0].consumer.ensure_group()
-    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    drain_with_two_workers(engine, client)
 
     with Session(engine) as session:
         by_cookie = profiles.get_by_ref_or_raise(session, "anonymous_id:cookie-a")
