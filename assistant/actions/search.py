@@ -14,6 +14,19 @@ logger = logging.getLogger(__name__)
 GENDER_CATEGORIES = {"women": "Women", "men": "Men"}
 
 
+def search_text(tracker: Tracker) -> str:
+    """What to search for: the shopper's words, or, for a button or a typed
+    ``/search_product{...}`` payload, the entity values it carries."""
+    text = (tracker.latest_message.get("text") or "").strip()
+    if text.startswith("/"):
+        values = [
+            str(e.get("value")) for e in tracker.latest_message.get("entities", [])
+        ]
+        text = " ".join(v for v in values if v) or "popular products"
+    # The search api takes 500 characters; a long message is still a search.
+    return text[:500]
+
+
 class ActionSearchProducts(Action):
     def __init__(self, client: PlatformClient | None = None) -> None:
         self.client = client or PlatformClient()
@@ -24,10 +37,9 @@ class ActionSearchProducts(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        # The search api takes 500 characters; a long message is still a search.
-        text = (tracker.latest_message.get("text") or "")[:500]
         gender = next(tracker.get_latest_entity_values("gender"), None)
         color = next(tracker.get_latest_entity_values("color"), None)
+        text = search_text(tracker)
         category = GENDER_CATEGORIES.get(str(gender).lower()) if gender else None
         try:
             cards = self.client.search_products(text, category=category, color=color)

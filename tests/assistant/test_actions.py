@@ -72,3 +72,19 @@ def test_search_when_the_platform_is_down_apologises_instead_of_failing() -> Non
 
     assert events == []
     assert "can't reach the product catalog" in dispatcher.messages[0]["text"]
+
+
+def test_search_from_a_raw_intent_payload_uses_its_entities_not_the_payload() -> None:
+    platform = RecordingPlatform([JUNO])
+    tracker = make_tracker(
+        '/search_product{"color": "red", "category": "hoodie"}',
+        [
+            {"entity": "color", "value": "red"},
+            {"entity": "category", "value": "hoodie"},
+        ],
+    )
+
+    ActionSearchProducts(platform).run(CollectingDispatcher(), tracker, {})
+
+    assert platform.calls[0]["query"] == "red hoodie"
+    assert platform.calls[0]["color"] == "red"
