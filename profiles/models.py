@@ -107,6 +107,7 @@ class LedgerAction(StrEnum):
     refused_unique = "refused_unique"  # would give the profile two of a unique type
     refused_limit = "refused_limit"  # the profile has as many of the type as allowed
     unmerged = "unmerged"  # a merge was undone
+    refused_source = "refused_source"  # a source the rules do not trust to join
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -38,6 +38,9 @@ class TypeRule(BaseModel):
     priority: int = Field(default=DEFAULT_PRIORITY, ge=1)
     unique: bool = False
     max_per_profile: int | None = Field(default=None, ge=1)
+    # Sources trusted to join an event to the profile that owns this identifier;
+    # None trusts every source. From others it is attached only if nobody has it.
+    join_sources: list[str] | None = None
 
 
 class Blocked(BaseModel):
@@ -91,6 +94,10 @@ class IdentityRules(BaseModel):
 
     def rule(self, identity_type: IdentityType) -> TypeRule:
         return self.types.get(identity_type) or TypeRule()
+
+    def may_join(self, identity_type: IdentityType, source: str) -> bool:
+        trusted = self.rule(identity_type).join_sources
+        return trusted is None or source in trusted
 
     def is_blocked(self, value: str) -> bool:
         lowered = value.strip().lower()

@@ -136,10 +136,16 @@ def resolve(
     wanted = _unique_values(rules, keys)
     target: Profile | None = None
     owners: dict[IdentityKey, str | None] = {}
+    untrusted: list[IdentityKey] = []
     for key in keys:
         owner = get_by_identity(session, key)
         owners[key] = owner.id if owner else None
         if owner is None or owner is target:
+            continue
+        if not rules.may_join(key[0], source):
+            # e.g. an email typed into a web form: it may not pull the event, and
+            # whoever sent it, into the profile of the person who owns that email.
+            untrusted.append(key)
             continue
         if not _compatible(session, rules, owner, wanted, target):
             continue
@@ -159,6 +165,9 @@ def resolve(
         target = Profile()
         session.add(target)
         session.flush()
+    for key in untrusted:
+        reason = f"{key[0].value} from source {source!r} may not join profiles"
+        _ledger(session, target, LedgerAction.refused_source, key, reason, evidence)
     _attach_identities(session, target, keys, rules, evidence, owners)
     return target
 

@@ -168,3 +168,28 @@ def test_segment_external_ids_become_identities(
             session, "external_id:shopify_customer_id:8841"
         )
         assert profile.id == service.get_by_ref_or_raise(session, "anonymous_id:v-1").id
+
+
+def test_an_email_from_an_untrusted_source_does_not_pull_a_visitor_into_a_profile(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "types:\n  email: {priority: 2, join_sources: [crm]}\n"
+    monkeypatch.setattr(
+        service, "get_rules", lambda: identity_rules.parse(text, name="r")
+    )
+    ann = service.resolve(session, [(EMAIL, "ann@example.com")], source="crm")
+    session.commit()
+
+    visitor = service.resolve(
+        session, [(ANON, "attacker"), (EMAIL, "ann@example.com")], source="website"
+    )
+    session.commit()
+
+    assert visitor.id != ann.id
+    assert service.get_by_ref_or_raise(session, "email:ann@example.com").id == ann.id
+    refused = [
+        e for e in service.explain(session, visitor) if e.action == "refused_source"
+    ]
+    assert refused[0].identity_value == "ann@example.com"
+    crm_again = service.resolve(session, [(EMAIL, "ann@example.com")], source="crm")
+    assert crm_again.id == ann.id
