@@ -32,10 +32,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def to_public(session: Session, profile: Profile) -> ProfilePublic:
     identities = service.list_identities(session, profile)
     recent = service.list_events(session, profile, limit=10)
+    orders = service.list_orders(session, profile)
+    traits = computed.compute(session, profile, orders)
     return ProfilePublic(
         id=profile.id,
         traits=profile.traits,
-        computed=computed.compute(session, profile),
+        computed=traits,
         consents=[
             ConsentPublic.model_validate(c, from_attributes=True)
             for c in service.list_consents(session, profile)
@@ -43,11 +45,8 @@ def to_public(session: Session, profile: Profile) -> ProfilePublic:
         identities=[
             IdentityPublic.model_validate(i, from_attributes=True) for i in identities
         ],
-        event_count=service.count_events(session, profile),
-        orders=[
-            OrderPublic.model_validate(o, from_attributes=True)
-            for o in service.list_orders(session, profile)
-        ],
+        event_count=traits.event_count,
+        orders=[OrderPublic.model_validate(o, from_attributes=True) for o in orders],
         recent_events=[
             EventPublic.model_validate(e, from_attributes=True) for e in recent
         ],

@@ -9,23 +9,35 @@ from sqlmodel import Session, col, select
 from profiles.models import ComputedTraits, Event, Order, Profile
 
 # How many recent product events decide the favourite categories.
-CATEGORY_WINDOW = 500
+CATEGORY_WINDOW = 200
 FAVOURITES = 3
 
 
-def compute(session: Session, profile: Profile) -> ComputedTraits:
-    orders = session.exec(
-        select(Order).where(Order.profile_id == profile.id, Order.status == "completed")
-    ).all()
+def compute(
+    session: Session, profile: Profile, orders: list[Order] | None = None
+) -> ComputedTraits:
+    """``orders``: the profile's orders when the caller has them already."""
+    if orders is None:
+        orders = list(session.exec(select(Order).where(Order.profile_id == profile.id)))
+    orders = [o for o in orders if o.status == "completed"]
     currency = _main_currency([o.currency for o in orders])
     revenue = round(sum(o.total for o in orders if o.currency == currency), 2)
     counted = sum(1 for o in orders if o.currency == currency)
-    first_seen, last_seen = session.exec(
-        select(func.min(Event.timestamp), func.max(Event.timestamp)).where(
-            Event.profile_id == profile.id
+    # One pass over the timeline index: count, first and last seen, channels.
+    per_source = session.exec(
+        select(
+            Event.source,
+            func.count(),
+            func.min(Event.timestamp),
+            func.max(Event.timestamp),
         )
-    ).one()
+        .where(Event.profile_id == profile.id)
+        .group_by(Event.source)
+    ).all()
+    first_seen = min((row[2] for row in per_source), default=None)
+    last_seen = max((row[3] for row in per_source), default=None)
     return ComputedTraits(
+        event_count=sum(row[1] for row in per_source),
         order_count=len(orders),
         revenue=revenue,
         average_order_value=round(revenue / counted, 2) if counted else None,
@@ -34,7 +46,7 @@ def compute(session: Session, profile: Profile) -> ComputedTraits:
         last_seen_at=last_seen,
         last_order_at=max((o.placed_at for o in orders), default=None),
         favourite_categories=_favourite_categories(session, profile, orders),
-        channels_used=_channels(session, profile),
+        channels_used=sorted({row[0] for row in per_source if row[0]}),
     )
 
 
@@ -70,11 +82,3 @@ def _categories(items: object) -> list[str]:
         if isinstance(item, dict) and isinstance(item.get("category"), str)
         and item["category"]
     ]  # fmt: skip
-
-
-def _channels(session: Session, profile: Profile) -> list[str]:
-    """Where the person was seen: each source, and chat channels by name."""
-    sources = session.exec(
-        select(Event.source).where(Event.profile_id == profile.id).distinct()
-    ).all()
-    return sorted({s for s in sources if s})

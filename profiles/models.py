@@ -216,6 +216,7 @@ class TraitsUpdate(BaseModel):
 
 
 class ComputedTraits(BaseModel):
+    event_count: int
     order_count: int
     revenue: float
     average_order_value: float | None
