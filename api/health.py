@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from channels.web import get_rasa
 from core import db
 from core.redis import get_redis
 from core.settings import get_settings
@@ -63,14 +64,7 @@ def _index(request: Request) -> str:
 
 
 def _rasa() -> str:
-    settings = get_settings().rasa
-    response = httpx.get(
-        f"{settings.url}/status",
-        params={"token": settings.token.get_secret_value()},
-        timeout=2.0,
-    )
-    response.raise_for_status()
-    model = response.json().get("model_file") or ""
+    model = get_rasa().status().get("model_file") or ""
     if not model:
         raise RuntimeError("running without a trained model")
     return model.rsplit("/", 1)[-1]

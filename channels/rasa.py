@@ -11,9 +11,11 @@ logger = logging.getLogger(__name__)
 
 
 class RasaClient:
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, token: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # Rasa's --auth-token: its HTTP API needs it, the REST channel does not.
+        self.token = token
 
     def send(
         self, sender: str, text: str, metadata: dict[str, Any] | None = None
@@ -35,6 +37,8 @@ class RasaClient:
         return list(response.json())
 
     def status(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.base_url}/status", timeout=2.0)
+        response = httpx.get(
+            f"{self.base_url}/status", params={"token": self.token}, timeout=2.0
+        )
         response.raise_for_status()
         return dict(response.json())

@@ -30,7 +30,9 @@ class WebReply(BaseModel):
 
 def get_rasa() -> RasaClient:
     settings = get_settings().rasa
-    return RasaClient(settings.url, settings.timeout_seconds)
+    return RasaClient(
+        settings.url, settings.timeout_seconds, settings.token.get_secret_value()
+    )
 
 
 @router.post("/messages", response_model=WebReply)

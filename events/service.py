@@ -89,15 +89,6 @@ def accept_message(
     return Accepted(accepted=1)
 
 
-def accept_one(
-    client: redis.Redis, stream: str, message: Message, *, source: str
-) -> Accepted:
-    """A message already validated by the caller."""
-    return accept_message(
-        client, stream, message.model_dump(mode="json"), source=source
-    )
-
-
 def accept_batch(
     client: redis.Redis, stream: str, batch: Batch, *, source: str
 ) -> Accepted:
