@@ -72,6 +72,9 @@ class Stack:
             CDP_RASA_REDIS_HOST=redis.hostname or "127.0.0.1",
             CDP_RASA_REDIS_PORT=str(redis.port or 6379),
             CDP_TRACKING__STREAM=self.stream,
+            # One worker, always under this name: after a crash or a stop it goes on
+            # with what it had read, at once.
+            CDP_TRACKING__CONSUMER_NAME="worker-1",
             HF_HUB_OFFLINE="1",
             PYTHONPATH=str(ROOT),
         )

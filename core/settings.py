@@ -45,6 +45,10 @@ class TrackingSettings(BaseModel):
     # A worker takes over events another worker read but has not acknowledged for
     # this long (that worker is taken to be dead).
     claim_idle_ms: int = 60_000
+    # This worker's name in the consumer group. A worker restarted under the same
+    # name reads what it had read but not applied at once, instead of waiting for
+    # claim_idle_ms; None means host and process id.
+    consumer_name: str | None = None
 
 
 class RecommenderSettings(BaseModel):

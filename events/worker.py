@@ -124,7 +124,7 @@ class Worker:
             client,
             settings.stream,
             settings.consumer_group,
-            name or f"{socket.gethostname()}-{os.getpid()}",
+            name or settings.consumer_name or f"{socket.gethostname()}-{os.getpid()}",
         )
         self.running = True
         self.applied = 0

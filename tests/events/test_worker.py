@@ -2,6 +2,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import redis
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -267,3 +268,23 @@ def test_anonymous_browsing_that_arrives_after_login_joins_the_known_profile(
         profile = profiles.get_by_ref_or_raise(session, "customer_id:ann")
         timeline = [e.message_id for e in profiles.list_events(session, profile)]
     assert timeline == ["login", "late"]  # newest first, by when it happened
+
+
+def test_a_worker_restarted_under_its_name_applies_what_it_had_read_at_once(
+    settings_env: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.settings import get_settings as settings
+
+    monkeypatch.setenv("CDP_TRACKING__CONSUMER_NAME", "worker-1")
+    settings.cache_clear()
+    client = publish(envelope("m-1"))
+    crashed = Worker(engine, client)
+    crashed.consumer.ensure_group()
+    crashed.consumer._backlog = False
+    assert crashed.consumer.read(count=10, block_ms=100)  # read, never applied
+
+    restarted = Worker(engine, client)
+    drain(restarted)
+
+    assert restarted.consumer.name == "worker-1"
+    assert restarted.applied == 1
