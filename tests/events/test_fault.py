@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import redis
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, create_engine, func
 from sqlmodel import Session, select
 
 from core.settings import ROOT, get_settings
@@ -34,11 +34,16 @@ def start_worker(engine: Engine, log: Path) -> subprocess.Popen[bytes]:
 
 
 def stored(engine: Engine) -> tuple[int, int]:
-    with Session(engine) as session:
+    # A plain engine: the project's own opens every SQLite transaction IMMEDIATE,
+    # and a poller queued behind the worker's write lock would see the stream only
+    # once the worker is done with it.
+    reader = create_engine(engine.url)
+    with Session(reader) as session:
         total = session.exec(select(func.count()).select_from(Event)).one()
         distinct = session.exec(
             select(func.count(func.distinct(Event.message_id)))
         ).one()
+    reader.dispose()
     return int(total), int(distinct)
 
 
