@@ -1,11 +1,15 @@
 """Assembles the api: routes of every domain, error handlers, start-up."""
 
+import asyncio
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
@@ -42,11 +46,41 @@ def build_recommender(*, progress: bool = False) -> Recommender:
     return recommender
 
 
+def refresh_index(recommender: Recommender, *, popularity: bool) -> None:
+    with Session(db.get_engine()) as session:
+        recommender.refresh(session)
+        if popularity:
+            recommender.refresh_popularity(session)
+
+
+async def keep_index_fresh(recommender: Recommender) -> None:
+    """Catalog changes reach the index within ``refresh_seconds``; popularity is
+    recounted every ``popularity_seconds``. A failed round is logged and retried."""
+    settings = get_settings().recommender
+    last_count = -math.inf
+    while True:
+        await asyncio.sleep(settings.refresh_seconds)
+        due = time.monotonic() - last_count >= settings.popularity_seconds
+        try:
+            await run_in_threadpool(refresh_index, recommender, popularity=due)
+        except Exception:
+            logger.exception("index refresh failed; retrying")
+            continue
+        if due:
+            last_count = time.monotonic()
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.create_tables()
-    app.state.recommender = build_recommender()
-    yield
+    app.state.recommender = recommender = build_recommender()
+    refresher = asyncio.create_task(keep_index_fresh(recommender))
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        with suppress(asyncio.CancelledError):
+            await refresher
 
 
 def create_app(*, load_index: bool = True) -> FastAPI:
@@ -63,7 +97,7 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
     )
     app.include_router(health.router)

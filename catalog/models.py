@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
@@ -36,6 +37,9 @@ class ProductBase(SQLModel):
 
 
 class Product(ProductBase, table=True):
+    # From the shop's reviews export: the honest figures behind any social proof.
+    review_count: int = 0
+    rating: float | None = None
     description_html: str = ""
     # Hash of everything imported, so re-importing an unchanged row writes nothing.
     content_hash: str = ""
@@ -73,6 +77,8 @@ class ProductPublic(BaseModel):
     attributes: dict[str, Any]
     sizes: list[str]
     colors: list[str]
+    review_count: int = 0
+    rating: float | None = None
 
     @classmethod
     def of(cls, product: Product) -> "ProductPublic":
@@ -88,6 +94,13 @@ class ProductPage(BaseModel):
     total: int
     offset: int
     limit: int
+
+
+class StockUpdate(BaseModel):
+    """A stock change from the shop: the product's own count, or one variant's."""
+
+    qty: int = PydanticField(ge=0)
+    variant_sku: str | None = None
 
 
 class ImportReport(BaseModel):

@@ -3,14 +3,15 @@
 import hashlib
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Text, cast, func
 from sqlmodel import Session, col, select
 
 from catalog.errors import ProductNotFoundError
-from catalog.importers import RowError, read_catalog
-from catalog.models import ImportReport, Product, ProductCreate, utcnow
+from catalog.importers import RowError, read_catalog, read_reviews
+from catalog.models import ImportReport, Product, ProductCreate, StockUpdate, utcnow
 
 
 def import_file(session: Session, path: Path, *, fmt: str) -> ImportReport:
@@ -41,6 +42,81 @@ def import_products(
             report.updated += 1
     session.commit()
     return report
+
+
+def import_reviews(session: Session, path: Path) -> ImportReport:
+    """Review counts and average ratings per product, replacing earlier figures;
+    reviews of a variant count for its product."""
+    ratings: dict[str, list[int]] = {}
+    report = ImportReport()
+    for record in read_reviews(path):
+        if isinstance(record, RowError):
+            report.rejected.append(str(record))
+        else:
+            ratings.setdefault(record.sku, []).append(record.rating)
+    products = get_many(session, ratings)
+    per_product: dict[str, list[int]] = {}
+    for sku, values in ratings.items():
+        if sku in products:
+            per_product.setdefault(products[sku].sku, []).extend(values)
+        else:
+            report.rejected.append(f"sku {sku!r}: no such product in the catalog")
+    for sku, values in per_product.items():
+        product = products.get(sku) or session.get(Product, sku)
+        assert product is not None
+        rating = round(sum(values) / len(values), 2)
+        if (product.review_count, product.rating) == (len(values), rating):
+            report.unchanged += 1
+            continue
+        product.review_count, product.rating = len(values), rating
+        product.updated_at = utcnow()
+        session.add(product)
+        report.updated += 1
+    session.commit()
+    return report
+
+
+def set_stock(session: Session, sku: str, update: StockUpdate) -> Product:
+    """The shop sold or restocked something; the index hears of it on its next poll."""
+    product = get_or_raise(session, sku)
+    if update.variant_sku is None:
+        product.qty = update.qty
+    else:
+        variants = [dict(v) for v in product.variants]
+        for variant in variants:
+            if variant.get("sku") == update.variant_sku:
+                variant["qty"], variant["in_stock"] = update.qty, update.qty > 0
+                break
+        else:
+            raise ProductNotFoundError(
+                f"product {sku!r} has no variant {update.variant_sku!r}",
+                loc=["body", "variant_sku"],
+            )
+        product.variants = variants
+        product.qty = sum(int(v.get("qty") or 0) for v in variants)
+    in_variants = [v for v in product.variants if v.get("in_stock")]
+    product.in_stock = product.qty > 0 and (not product.variants or bool(in_variants))
+    product.updated_at = utcnow()
+    session.add(product)
+    session.commit()
+    session.refresh(product)  # expired by the commit; the caller reads it
+    return product
+
+
+def remove(session: Session, sku: str) -> None:
+    """Taken off the shop: kept for the history that names it, never shown again."""
+    product = get_or_raise(session, sku)
+    product.active, product.updated_at = False, utcnow()
+    session.add(product)
+    session.commit()
+
+
+def changed_since(session: Session, since: datetime | None) -> list[Product]:
+    """Products, active or removed, changed after ``since`` (all of them for None)."""
+    statement = select(Product)
+    if since is not None:
+        statement = statement.where(Product.updated_at > since)
+    return list(session.exec(statement.order_by(Product.updated_at)).all())
 
 
 def get_or_raise(session: Session, sku: str) -> Product:

@@ -30,8 +30,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(assistant_app, name="assistant")
 app.add_typer(index_app, name="index")
 
-DEMO_CATALOG = ROOT / "data" / "demo" / "catalog" / "magento-products.csv"
-
 
 @app.callback()
 def _setup() -> None:
@@ -55,7 +53,12 @@ def import_catalog(
         Path, typer.Argument(exists=True, dir_okay=False, help="export file")
     ],
     fmt: Annotated[
-        str, typer.Option("--format", help="export format: magento")
+        str,
+        typer.Option(
+            "--format",
+            help="magento (product export with variants) or magento-simple "
+            "(sample-data layout of simple products)",
+        ),
     ] = "magento",
 ) -> None:
     """Import a product catalog; importing the same file again changes nothing."""
@@ -73,6 +76,30 @@ def import_catalog(
         f"{report.unchanged} unchanged, {len(report.rejected)} rejected"
     )
     for reason in report.rejected:
+        typer.echo(f"  rejected {reason}", err=True)
+
+
+@import_app.command("reviews")
+def import_reviews(
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="review export")
+    ],
+) -> None:
+    """Review counts and average ratings per product (Magento's review export)."""
+    from catalog import service
+    from core import db
+
+    db.create_tables()
+    with Session(db.get_engine()) as session:
+        try:
+            report = service.import_reviews(session, path)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="PATH") from None
+    typer.echo(
+        f"{path.name}: {report.updated} products updated, {report.unchanged} "
+        f"unchanged, {len(report.rejected)} rejected"
+    )
+    for reason in report.rejected[:SHOWN_REJECTIONS]:
         typer.echo(f"  rejected {reason}", err=True)
 
 
@@ -229,6 +256,7 @@ def demo(
     port: Annotated[int, typer.Option(help="port of the api and demo shop")] = 8000,
 ) -> None:
     """Start everything on the demo catalog and keep running until Ctrl-C."""
+    from catalog.demo import DEMO_CATALOG, DEMO_GEAR, DEMO_REVIEWS
     from cli.assistant import train
     from cli.stack import Ports, Stack, tail
     from core import db
@@ -244,6 +272,9 @@ def demo(
         stack.start_redis()
         typer.echo(f"2/5 catalog: importing {DEMO_CATALOG.relative_to(ROOT)}")
         import_catalog(DEMO_CATALOG, "magento")
+        for path in DEMO_GEAR:
+            import_catalog(path, "magento-simple")
+        import_reviews(DEMO_REVIEWS)
         typer.echo("3/5 index: embedding the catalog")
         index_build()
         typer.echo("4/5 assistant: training the Rasa model if its data changed")

@@ -56,6 +56,10 @@ class RecommenderSettings(BaseModel):
     model_path: Path | None = None
     cache_dir: Path = ROOT / "var" / "index"
     batch_size: int = 64
+    # How often the api looks for catalog changes (stock, removals, new text).
+    refresh_seconds: float = Field(default=2.0, gt=0)
+    # How often product popularity is recounted from the last 30 days of events.
+    popularity_seconds: float = Field(default=300.0, gt=0)
 
 
 class IdentitySettings(BaseModel):

@@ -7,10 +7,16 @@ from sqlmodel import Session
 
 from core.auth import ReaderIsAdmin
 from core.db import get_session
-from core.errors import UnauthorizedError, UnavailableError
+from core.errors import NotFoundError, UnauthorizedError, UnavailableError
 from profiles import service as profiles
-from recommender.models import Filters, RecommendationList
-from recommender.service import Recommender, history_of
+from recommender.models import (
+    STAGE_OF_PLACEMENT,
+    Filters,
+    Placement,
+    RecommendationList,
+)
+from recommender.service import Recommender, shopper_of
+from segments.stages import Stage
 
 router = APIRouter(prefix="/v1", tags=["recommender"])
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -43,11 +49,29 @@ def recommendations(
     profile: Annotated[
         str | None, Query(description="profile id or identity, e.g. anonymous_id:abc")
     ] = None,
+    stage: Annotated[
+        Stage | None,
+        Query(description="serve this buying stage instead of the profile's own"),
+    ] = None,
+    placement: Annotated[
+        Placement | None,
+        Query(
+            description="where the products are shown; sets the stage when there "
+            "is no profile or the profile is only browsing (orientation)"
+        ),
+    ] = None,
+    sku: Annotated[
+        str | None,
+        Query(description="the product on the page, which the strategy works from"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 6,
 ) -> RecommendationList:
-    """Products for this profile, nearest to what it viewed and bought most recently;
-    without a profile or history, a spread across the catalog's categories."""
-    history = []
+    """Products for the profile's buying stage, each with the reason it is there.
+
+    orientation: popular and new across categories; comparison: close alternatives
+    to what is being compared, with what differs; decision: the product viewed most
+    with its reviews, then complements for the cart; evaluation: accessories for
+    what was bought, never the same item again."""
     if profile and not is_admin and not profile.startswith("anonymous_id:"):
         # The shop's page knows only its visitor's cookie; an email or customer id
         # with the public write key would let anyone read a person's history.
@@ -56,10 +80,14 @@ def recommendations(
             "identities need the admin token",
             loc=["query", "profile"],
         )
-    if profile:
-        found = profiles.get_by_ref_or_raise(session, profile)
-        history = history_of(session, found)
-    return recommender.recommend(history, filters, limit=limit)
+    if sku is not None and recommender.index.get(sku) is None:
+        raise NotFoundError(f"no product with sku {sku!r}", loc=["query", "sku"])
+    found = profiles.get_by_ref_or_raise(session, profile) if profile else None
+    shopper = shopper_of(
+        session, found, recommender.index, focus=sku,
+        placement_stage=STAGE_OF_PLACEMENT.get(placement or ""),
+    )  # fmt: skip
+    return recommender.recommend(shopper, filters, limit=limit, stage=stage)
 
 
 @router.get("/products/search", response_model=RecommendationList)

@@ -5,8 +5,26 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from catalog.models import ProductPublic
+from segments.stages import Stage
 
-Strategy = Literal["search", "similar_to_history", "browse_categories"]
+Strategy = Literal[
+    "search",
+    "orientation",
+    "comparison",
+    "decision",
+    "evaluation",
+]
+# Where the products will be shown; each implies a stage for a profile that is only
+# browsing (orientation) or for no profile at all.
+Placement = Literal["home", "category", "product", "cart", "checkout", "thank_you"]
+STAGE_OF_PLACEMENT: dict[str, Stage] = {
+    "home": Stage.orientation,
+    "category": Stage.orientation,
+    "product": Stage.comparison,
+    "cart": Stage.decision,
+    "checkout": Stage.decision,
+    "thank_you": Stage.evaluation,
+}
 
 
 class Filters(BaseModel):
@@ -29,4 +47,8 @@ class Recommendation(BaseModel):
 
 class RecommendationList(BaseModel):
     strategy: Strategy
+    stage: Stage | None = None
+    stage_reason: str | None = Field(
+        default=None, description="why the profile is in this stage, or who chose it"
+    )
     items: list[Recommendation]

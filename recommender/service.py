@@ -1,46 +1,51 @@
-"""Ranking products for a query or a profile. No HTTP here."""
+"""Ranking products for a query or a profile, and keeping the index in step with
+the catalog. No HTTP here."""
 
 import logging
-import math
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from catalog import service as catalog
 from catalog.models import Product, ProductPublic
 from events.ecommerce import parse_fact, product_keys
 from profiles import service as profiles
-from profiles.models import Profile
+from profiles.models import Event, Profile
 from recommender.embeddings import Embedder, VectorCache
 from recommender.index import ProductIndex, product_text, words
 from recommender.models import Filters, Recommendation, RecommendationList
+from recommender.strategies import Interaction, Ranker, Shopper, matches
+from segments import stages
+from segments.stages import Stage, StageResult
 
 logger = logging.getLogger(__name__)
 
-# Events whose product counts as something the profile looked at or bought.
-HISTORY_EVENTS = (
-    "Product Viewed",
-    "Product Clicked",
-    "Product Added",
-    "Order Completed",
-)
-HALF_LIFE_HOURS = 24.0
+KIND_OF_EVENT = {
+    "Product Viewed": "viewed",
+    "Product Clicked": "viewed",
+    "Product Added": "added",
+    "Order Completed": "bought",
+}
+# What an interaction is worth to popularity.
+POPULARITY_WEIGHT = {"viewed": 1.0, "added": 3.0, "bought": 5.0}
+POPULARITY_DAYS = 30
+# Popularity reads at most this many recent events, so it stays cheap in a big shop.
+POPULARITY_EVENTS = 100_000
+# Catalog polls look back this far past the last change seen, so a transaction that
+# committed late with an older timestamp is still picked up.
+REFRESH_OVERLAP = timedelta(seconds=30)
+# Above this share of retired positions the index is rebuilt from scratch.
+REBUILD_SHARE = 0.25
 # How much an exact word match adds to a cosine similarity (0..1).
 LEXICAL_WEIGHT = 0.15
 _STOPWORDS = words(
     "a an and any are do does for have i in is it me of on or please show some "
     "something that the there to under with you your looking need want find buy"
 )
-
-
-@dataclass(frozen=True)
-class Viewed:
-    product: Product
-    at: datetime
 
 
 class Recommender:
@@ -50,11 +55,79 @@ class Recommender:
         self.index = ProductIndex.build(
             [], np.zeros((0, embedder.dim), dtype=np.float32)
         )
+        self.popularity: dict[str, float] = {}
+        self._seen_until: datetime | None = None
+        self._fingerprints: dict[str, tuple] = {}
 
     def build(self, products: list[Product], *, progress: bool = False) -> None:
-        texts = [product_text(p) for p in products]
+        live = [p for p in products if p.active]
+        texts = [product_text(p) for p in live]
         vectors = self.cache.embed(self.embedder, texts, progress=progress)
-        self.index = ProductIndex.build(products, vectors)
+        self.index = ProductIndex.build(live, vectors, texts)
+        self._fingerprints = {p.sku: _fingerprint(p) for p in products}
+        self._seen_until = max((p.updated_at for p in products), default=None)
+
+    def refresh(self, session: Session) -> int:
+        """Bring the index up to date with catalog changes since the last call;
+        returns how many products changed. A changed text is embedded again (only
+        that product), a stock or price change is swapped in place, a removed
+        product stops being returned."""
+        since = None if self._seen_until is None else self._seen_until - REFRESH_OVERLAP
+        changed = [
+            p
+            for p in catalog.changed_since(session, since)
+            if self._fingerprints.get(p.sku) != _fingerprint(p)
+        ]
+        if not changed:
+            return 0
+        for product in changed:
+            session.expunge(product)
+        fresh, texts = [], []
+        for product in changed:
+            if not product.active:
+                self.index.retire(product.sku)
+                continue
+            text = product_text(product)
+            position = self.index.position.get(product.sku)
+            if position is not None and self.index.texts[position] == text:
+                self.index.replace(product)
+            else:
+                fresh.append(product)
+                texts.append(text)
+        if fresh:
+            self.index.add(
+                fresh, self.cache.embed(self.embedder, texts, progress=False), texts
+            )
+        for product in changed:
+            self._fingerprints[product.sku] = _fingerprint(product)
+        newest = max(p.updated_at for p in changed)
+        self._seen_until = max(newest, self._seen_until or newest)
+        if self.index.retired > REBUILD_SHARE * max(len(self.index), 1):
+            live = [self.index.products[i] for i in self.index.position.values()]
+            self.build(live)
+        logger.info(
+            "index refreshed",
+            extra={"changed": len(changed), "embedded": len(fresh)},
+        )
+        return len(changed)
+
+    def refresh_popularity(self, session: Session) -> None:
+        """Weighted views, cart adds and orders per product over the last 30 days."""
+        since = datetime.now(UTC) - timedelta(days=POPULARITY_DAYS)
+        rows = session.exec(
+            select(Event.name, Event.properties)
+            .where(col(Event.name).in_(KIND_OF_EVENT), Event.timestamp >= since)
+            .order_by(col(Event.timestamp).desc())
+            .limit(POPULARITY_EVENTS)
+        )
+        counts: Counter[str] = Counter()
+        for name, properties in rows:
+            weight = POPULARITY_WEIGHT[KIND_OF_EVENT[name]]
+            for sku in _event_skus(name, properties):
+                product = self.index.get(sku)
+                if product is not None:
+                    counts[product.sku] += weight
+        self.popularity = dict(counts)
 
     def search(
         self, query: str, filters: Filters, *, limit: int = 10
@@ -84,59 +157,27 @@ class Recommender:
         return RecommendationList(strategy="search", items=items)
 
     def recommend(
-        self, history: list[Viewed], filters: Filters, *, limit: int = 6
+        self,
+        shopper: Shopper,
+        filters: Filters,
+        *,
+        limit: int = 6,
+        stage: Stage | None = None,
     ) -> RecommendationList:
-        known = [v for v in history if v.product.sku in self.index.position]
-        if not known:
-            return self._browse(filters, limit)
-        vectors = np.stack(
-            [self.index.vectors[self.index.position[v.product.sku]] for v in known]
+        """Products for the shopper's buying stage, or for ``stage`` when given."""
+        wanted = stage or shopper.stage.stage
+        if stage is not None and stage != shopper.stage.stage:
+            reason = f"asked for {stage}; the profile is in {shopper.stage.stage}"
+        else:
+            reason = shopper.stage.reason
+        served, items = Ranker(self.index, self.popularity).rank(
+            wanted, shopper, filters, limit
         )
-        weights = np.array([_recency_weight(v.at) for v in known], dtype=np.float32)
-        profile_vector = (weights[:, None] * vectors).sum(axis=0)
-        profile_vector /= np.linalg.norm(profile_vector) or 1.0
-        seen = {v.product.sku for v in known}
-        items = []
-        for position, score in self.index.search(
-            profile_vector, k=limit + len(seen) + 50
-        ):
-            product = self.index.products[position]
-            if product.sku in seen or not matches(product, filters):
-                continue
-            closest = known[int(np.argmax(vectors @ self.index.vectors[position]))]
-            reason = f"similar to the {closest.product.name} you viewed"
-            items.append(
-                Recommendation(
-                    product=ProductPublic.of(product),
-                    score=round(score, 4),
-                    reason=reason,
-                )
-            )
-            if len(items) == limit:
-                break
-        return RecommendationList(strategy="similar_to_history", items=items)
-
-    def _browse(self, filters: Filters, limit: int) -> RecommendationList:
-        """No history yet: breadth, one product per category in turn."""
-        by_category: dict[str, list[Product]] = {}
-        for product in self.index.products:
-            if matches(product, filters):
-                by_category.setdefault(product.top_category, []).append(product)
-        items: list[Recommendation] = []
-        queues = list(by_category.items())
-        while queues and len(items) < limit:
-            category, products = queues.pop(0)
-            product = products.pop(0)
-            items.append(
-                Recommendation(
-                    product=ProductPublic.of(product),
-                    score=0.0,
-                    reason=f"from our {category} range",
-                )
-            )
-            if products:
-                queues.append((category, products))
-        return RecommendationList(strategy="browse_categories", items=items)
+        if served != wanted:
+            reason += f"; nothing to go on for {wanted}, so {served}"
+        return RecommendationList(
+            strategy=served.value, stage=wanted, stage_reason=reason, items=items
+        )
 
     def _word_overlap(self, query_words: set[str], position: int) -> float:
         if not query_words:
@@ -153,43 +194,54 @@ def _word_hit(word: str, product_words: set[str]) -> bool:
     return len(word) > 3 and any(p.startswith(word) for p in product_words)
 
 
-def matches(product: Product, filters: Filters) -> bool:
-    if filters.in_stock and not product.in_stock:
-        return False
-    if filters.min_price is not None and product.price < filters.min_price:
-        return False
-    if filters.max_price is not None and product.price > filters.max_price:
-        return False
-    if filters.category and not _in_category(product, filters.category):
-        return False
-    if filters.color and filters.color.lower() not in {
-        c.lower() for c in product.colors
-    }:
-        return False
-    return not (
-        filters.size and filters.size.upper() not in {s.upper() for s in product.sizes}
+def shopper_of(
+    session: Session, profile: Profile | None, index: ProductIndex, *,
+    focus: str | None = None, placement_stage: Stage | None = None,
+) -> Shopper:  # fmt: skip
+    """The profile's recent shopping and stage; ``focus`` is the product on the
+    page, which the stage's strategy then works from."""
+    events = (
+        profiles.list_events(session, profile, limit=200, event_type="track")
+        if profile is not None
+        else []
     )
+    shopper = shopper_from_events(events, index, focus=focus)
+    # Where the products are shown says more than a profile that is only browsing:
+    # on a product page the shopper is looking at one product, on the cart page at
+    # their cart.
+    if placement_stage is not None and shopper.stage.stage is Stage.orientation:
+        reason = "from the placement; " + (
+            "no profile given" if profile is None else shopper.stage.reason
+        )
+        stage = StageResult(placement_stage, reason, shopper.stage.focus)
+        shopper = Shopper(shopper.history, stage, shopper.cart, shopper.page)
+    return shopper
 
 
-def _in_category(product: Product, wanted: str) -> bool:
-    wanted = wanted.strip("/").lower()
-    for path in product.categories:
-        segments = [s.lower() for s in path.split("/")]
-        if path.lower().startswith(wanted) or wanted in segments:
-            return True
-    return False
-
-
-def history_of(session: Session, profile: Profile, *, limit: int = 50) -> list[Viewed]:
-    """The products a profile viewed, added or bought, newest first."""
-    viewed: list[tuple[str, datetime]] = []
-    for event in profiles.list_events(session, profile, limit=200, event_type="track"):
-        if event.name not in HISTORY_EVENTS:
+def shopper_from_events(
+    events: list[Event], index: ProductIndex, *, focus: str | None = None
+) -> Shopper:
+    """History, stage and cart from a profile's events, newest first."""
+    history = []
+    for event in events:
+        kind = KIND_OF_EVENT.get(event.name or "")
+        if kind is None:
             continue
         for sku in _event_skus(event.name, event.properties):
-            viewed.append((sku, event.timestamp))
-    products = catalog.get_many(session, {sku for sku, _ in viewed})
-    return [Viewed(products[sku], at) for sku, at in viewed if sku in products][:limit]
+            product = index.get(sku)
+            if product is not None:
+                history.append(Interaction(product, event.timestamp, kind))
+    signals = stages.signals_of(events)
+    category_of = {
+        sku: p.categories[0]
+        for s in signals
+        for sku in s.skus
+        if (p := index.get(sku)) is not None and p.categories
+    }
+    stage = stages.classify(signals, category_of=category_of)
+    orders = [s.at for s in signals if s.kind is stages.Kind.order]
+    cart = stages.open_cart([s for s in signals if not orders or s.at > orders[-1]])
+    return Shopper(history=history, stage=stage, cart=tuple(cart), page=focus)
 
 
 def _event_skus(event_name: str | None, properties: dict) -> list[str]:
@@ -199,7 +251,6 @@ def _event_skus(event_name: str | None, properties: dict) -> list[str]:
         return []  # stored before validation was as strict; nothing to learn from
 
 
-def _recency_weight(at: datetime) -> float:
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    age_hours = max((datetime.now(UTC) - at).total_seconds() / 3600, 0.0)
-    return math.pow(0.5, age_hours / HALF_LIFE_HOURS)
+def _fingerprint(product: Product) -> tuple:
+    return (product.content_hash, product.active, product.qty, product.in_stock,
+            product.review_count, product.rating, product.updated_at)  # fmt: skip

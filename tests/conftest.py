@@ -13,13 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
-from catalog.importers import read_magento
-from catalog.models import Product, ProductCreate
+from catalog import demo
+from catalog.models import Product
 from core import db
 from core.redis import EmbeddedRedis, get_redis
-from core.settings import ROOT, get_settings
+from core.settings import get_settings
 
-DEMO_CATALOG = ROOT / "data" / "demo" / "catalog" / "magento-products.csv"
+DEMO_CATALOG = demo.DEMO_CATALOG
 WRITE_KEY = "demo-write-key"
 ADMIN_TOKEN = "change-me"
 
@@ -84,8 +84,8 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture(scope="session")
 def demo_products() -> list[Product]:
-    records = [r for r in read_magento(DEMO_CATALOG) if isinstance(r, ProductCreate)]
-    return [Product(**r.model_dump()) for r in records]
+    """The demo catalog as the demo imports it: clothes, gear and review figures."""
+    return demo.demo_products()
 
 
 @pytest.fixture(scope="session")
@@ -96,10 +96,16 @@ def embedder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def recommender(embedder, demo_products, tmp_path_factory):  # type: ignore[no-untyped-def]
+def vector_cache_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """One embedding cache for the session: the catalog is embedded once."""
+    return tmp_path_factory.mktemp("index")
+
+
+@pytest.fixture(scope="session")
+def recommender(embedder, demo_products, vector_cache_dir):  # type: ignore[no-untyped-def]
     from recommender.service import Recommender
 
-    built = Recommender(embedder, tmp_path_factory.mktemp("index"))
+    built = Recommender(embedder, vector_cache_dir)
     built.build(demo_products)
     return built
 

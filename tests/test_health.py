@@ -21,7 +21,7 @@ def test_health_names_the_components_that_are_down(
     components = body["components"]
     assert components["database"]["status"] == "up"
     assert components["redis"]["status"] == "up"
-    assert components["index"] == {"status": "up", "detail": "147 products"}
+    assert components["index"] == {"status": "up", "detail": "179 products"}
     assert components["rasa"]["status"] == "down"
     assert components["actions"]["status"] == "down"
     assert "no heartbeat" in components["worker"]["detail"]

@@ -40,7 +40,10 @@
   function loadRecommendations() {
     var list = document.getElementById("recommendations");
     if (!list) return;
-    var url = "/v1/recommendations?limit=4&profile=anonymous_id:" + encodeURIComponent(cdp.anonymousId());
+    var product = document.querySelector("[data-sku]");
+    var url = "/v1/recommendations?limit=4&placement=product&profile=anonymous_id:" +
+      encodeURIComponent(cdp.anonymousId()) +
+      (product ? "&sku=" + encodeURIComponent(product.dataset.sku) : "");
     fetch(url, { headers: auth }).then(function (r) { return r.json(); }).then(function (body) {
       (body.items || []).forEach(function (item) {
         var li = el("li", null, "card");

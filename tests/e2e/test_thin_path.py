@@ -81,12 +81,16 @@ def test_tracked_view_lands_on_the_profile_and_drives_recommendations(
     ]
     recommended = httpx.get(
         f"{stack.api_url}/v1/recommendations",
-        params={"profile": f"anonymous_id:{visitor}", "limit": 3},
+        params={"profile": f"anonymous_id:{visitor}", "limit": 3,
+                "placement": "product", "sku": "WJ06"},
         headers=basic(), timeout=10,
     ).json()  # fmt: skip
-    assert recommended["strategy"] == "similar_to_history"
+    assert recommended["strategy"] == "comparison"
+    assert recommended["stage_reason"].startswith("from the placement; browsing: 1")
     assert "WJ06" not in [item["product"]["sku"] for item in recommended["items"]]
-    assert recommended["items"][0]["reason"] == "similar to the Juno Jacket you viewed"
+    assert recommended["items"][0]["reason"].startswith(
+        "like the Juno Jacket you viewed"
+    )
 
 
 def test_assistant_answers_with_catalog_products_and_the_chat_joins_the_profile(

@@ -1,4 +1,5 @@
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from tests.conftest import basic, bearer
 
@@ -30,3 +31,60 @@ def test_huge_offset_is_a_422_not_a_500(client: TestClient) -> None:
     response = client.get("/v1/products", params={"offset": 2**63})
 
     assert response.status_code == 422
+
+
+def test_a_tracked_shopper_gets_products_for_their_stage_with_reasons(
+    client: TestClient, engine: Engine
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from events.worker import Worker
+    from tests.events.test_worker import drain, envelope, publish
+
+    now = datetime.now(UTC)
+    viewed = [
+        envelope(f"v-{n}", anonymousId="shopper-1", properties={"sku": sku},
+                 timestamp=(now - timedelta(minutes=10 - n)).isoformat())
+        for n, sku in enumerate(["WJ06", "WJ04", "WJ01"])
+    ]  # fmt: skip
+    drain(Worker(engine, publish(*viewed)))
+
+    response = client.get(
+        "/v1/recommendations",
+        params={"profile": "anonymous_id:shopper-1", "limit": 4},
+        headers=basic(),
+    )
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert (body["strategy"], body["stage"]) == ("comparison", "comparison")
+    assert body["stage_reason"] == "viewed 3 products in Women/Tops/Jackets"
+    assert len(body["items"]) == 4
+    assert all(i["reason"].startswith("like the ") for i in body["items"])
+
+
+def test_a_product_page_without_a_profile_gets_alternatives_to_that_product(
+    client: TestClient,
+) -> None:
+    response = client.get(
+        "/v1/recommendations",
+        params={"placement": "product", "sku": "24-MB01", "limit": 3},
+        headers=basic(),
+    )
+
+    body = response.json()
+    assert (body["strategy"], body["stage"]) == ("comparison", "comparison")
+    assert all(
+        i["product"]["categories"][0] == "Gear/Bags"
+        and i["reason"].startswith("like the Joust Duffle Bag you viewed")
+        for i in body["items"]
+    )
+
+
+def test_an_unknown_sku_is_a_404_naming_it(client: TestClient) -> None:
+    response = client.get(
+        "/v1/recommendations", params={"sku": "NOPE-1"}, headers=basic()
+    )
+
+    assert response.status_code == 404
+    assert response.json()["detail"][0]["loc"] == ["query", "sku"]

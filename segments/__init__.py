@@ -1,0 +1,1 @@
+"""Where a profile stands: buying stage, and later retention cells and segments."""
