@@ -17,7 +17,7 @@ from sqlmodel import Session
 from api import health
 from catalog import api as catalog_api
 from catalog import service as catalog
-from channels import web
+from channels import handover, web
 from core import db
 from core.errors import install_error_handlers
 from core.logging import configure_logging
@@ -110,6 +110,7 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     app.include_router(recommender_api.router)
     app.include_router(catalog_api.router)
     app.include_router(web.router)
+    app.include_router(handover.router)
     app.include_router(shop_api.router)
     app.mount(
         "/static", StaticFiles(directory=Path(shop_api.__file__).parent / "static")

@@ -79,14 +79,25 @@ class ProductPublic(BaseModel):
     colors: list[str]
     review_count: int = 0
     rating: float | None = None
+    # Which size and colour combinations exist and are in stock (not how many).
+    variants: list["VariantPublic"] = []
 
     @classmethod
     def of(cls, product: Product) -> "ProductPublic":
+        derived = {"sizes", "colors", "variants"}
         return cls(
-            **product.model_dump(include=set(cls.model_fields) - {"sizes", "colors"}),
+            **product.model_dump(include=set(cls.model_fields) - derived),
             sizes=product.sizes,
             colors=product.colors,
+            variants=[VariantPublic.model_validate(v) for v in product.variants],
         )
+
+
+class VariantPublic(BaseModel):
+    sku: str
+    size: str | None = None
+    color: str | None = None
+    in_stock: bool = True
 
 
 class ProductPage(BaseModel):

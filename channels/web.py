@@ -1,12 +1,17 @@
 """The website chat channel: the storefront's chat box talks to Rasa through here."""
 
+import json
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from channels import handover
 from channels.rasa import RasaClient
 from core.auth import WriteKeySource
+from core.redis import get_redis
 from core.settings import get_settings
 
 router = APIRouter(prefix="/v1/channels/web", tags=["channels"])
@@ -26,6 +31,8 @@ class BotMessage(BaseModel):
 
 class WebReply(BaseModel):
     messages: list[BotMessage]
+    # True while a person has the conversation and the assistant is silent.
+    with_agent: bool = False
 
 
 def get_rasa() -> RasaClient:
@@ -40,6 +47,35 @@ def send_message(
     message: WebMessage,
     _source: WriteKeySource,
     rasa: Annotated[RasaClient, Depends(get_rasa)],
+    client: Annotated[redis.Redis, Depends(get_redis)],
 ) -> WebReply:
+    """The shopper's message to the assistant, or, while a person has the
+    conversation, to the person; replies waiting from a person come first."""
+    waiting = [
+        BotMessage.model_validate(json.loads(r))
+        for r in handover.take_agent_replies(client, "web", message.sender)
+    ]
+    if handover.current(client, "web", message.sender) is not None:
+        handover.record(
+            client,
+            message.sender,
+            "Chat Message",
+            {"text": message.text, "to": "agent"},
+        )
+        return WebReply(messages=waiting, with_agent=True)
     replies = rasa.send(message.sender, message.text, metadata={"channel": "web"})
-    return WebReply(messages=[BotMessage.model_validate(r) for r in replies])
+    return WebReply(messages=waiting + [BotMessage.model_validate(r) for r in replies])
+
+
+@router.get("/messages/{sender}", response_model=WebReply)
+def poll_messages(
+    sender: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.:-]+$", max_length=128)],
+    _source: WriteKeySource,
+    client: Annotated[redis.Redis, Depends(get_redis)],
+) -> WebReply:
+    """Replies a person sent since the chat box last asked."""
+    waiting = handover.take_agent_replies(client, "web", sender)
+    return WebReply(
+        messages=[BotMessage.model_validate(json.loads(r)) for r in waiting],
+        with_agent=handover.current(client, "web", sender) is not None,
+    )

@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_SUFFIX = ":worker-heartbeat"
 _TRAIT_IDENTITIES = {"email": IdentityType.email, "phone": IdentityType.phone}
+_CHANNEL_IDENTITIES = {
+    IdentityType.whatsapp_id.value, IdentityType.messenger_id.value,
+    IdentityType.device_id.value,
+}  # fmt: skip
 
 
 def identity_keys(envelope: dict[str, Any]) -> list[tuple[IdentityType, str]]:
@@ -40,9 +44,11 @@ def identity_keys(envelope: dict[str, Any]) -> list[tuple[IdentityType, str]]:
             keys.append((identity_type, traits[trait]))
     for external in envelope.get("context", {}).get("externalIds") or []:
         if isinstance(external, dict) and external.get("id") and external.get("type"):
-            keys.append(
-                (IdentityType.external_id, f"{external['type']}:{external['id']}")
-            )
+            kind, value = str(external["type"]), str(external["id"])
+            if kind in _CHANNEL_IDENTITIES:  # a chat channel's own identity types
+                keys.append((IdentityType(kind), value))
+            else:
+                keys.append((IdentityType.external_id, f"{kind}:{value}"))
     return keys
 
 

@@ -8,6 +8,7 @@ from sqlmodel import Session
 from core.auth import AdminOnly
 from core.db import get_session
 from profiles import computed, service
+from profiles.identity import parse_ref
 from profiles.models import (
     ConsentCreate,
     ConsentPublic,
@@ -95,8 +96,18 @@ def update_traits(ref: str, update: TraitsUpdate, session: SessionDep) -> Profil
 def record_consent(
     ref: str, consent: ConsentCreate, session: SessionDep
 ) -> ConsentPublic:
-    """Record a consent decision for one purpose; the latest decision is in force."""
-    profile = service.get_by_ref_or_raise(session, ref)
+    """Record a consent decision for one purpose; the latest decision is in force.
+
+    For a typed identity not seen yet (a chat opt-out before the visitor's first
+    event is applied), the profile is created: a decision is never lost."""
+    parsed = parse_ref(ref)
+    if isinstance(parsed, str):
+        profile = service.get_by_ref_or_raise(session, ref)
+    else:
+        found = service.get_by_identity(session, parsed)
+        profile = found or service.resolve(
+            session, [parsed], source=consent.source or "api"
+        )
     row = service.record_consent(session, profile, consent)
     return ConsentPublic.model_validate(row, from_attributes=True)
 

@@ -12,6 +12,7 @@ stage is asking, and says why each product is there.
 """
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -429,12 +430,35 @@ def _has_variant(product: Product, key: str, wanted: str, filters: Filters) -> b
 
 
 def _in_category(product: Product, wanted: str) -> bool:
-    wanted = wanted.strip("/").lower()
+    """``wanted`` names one or more levels of a path, in order and in any number:
+    "Women", "jackets", "Women/Jackets" and "women/jacket" all find
+    "Women/Tops/Jackets"."""
+    parts = [_words(p) for p in wanted.strip("/").split("/") if p.strip()]
     for path in product.categories:
-        segments = [s.lower() for s in path.split("/")]
-        if path.lower().startswith(wanted) or wanted in segments:
+        segments = [_words(s) for s in path.split("/")]
+        position = 0
+        for part in parts:
+            while position < len(segments) and not part <= segments[position]:
+                position += 1
+            if position == len(segments):
+                break
+            position += 1
+        else:
             return True
     return False
+
+
+def _words(text: str) -> set[str]:
+    """Lower-case words in singular form, so "tees" finds "tee"."""
+    return {_singular(w) for w in re.findall(r"[a-z0-9]+", text.lower())}
+
+
+def _singular(word: str) -> str:
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
 
 
 def _values(product: Product, key: str) -> list[str]:

@@ -1,17 +1,22 @@
-"""Product search: the shopper's words, narrowed by the entities NLU found."""
+"""Product search and its refinement ("in blue", "cheaper", "only size M")."""
 
 import logging
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from assistant.actions.platform import PlatformClient, PlatformUnavailableError
+from assistant.actions.platform import (
+    PlatformAction,
+    PlatformUnavailableError,
+    ProductCard,
+)
+from assistant.actions.shopper import entity, filters_of, price, profile_ref
 
 logger = logging.getLogger(__name__)
-
-# The gender entity selects the shop's top-level category of that name.
-GENDER_CATEGORIES = {"women": "Women", "men": "Men"}
+SEARCH_SLOTS = ("category", "gender", "color", "size", "min_price", "max_price")
+SHOWN = 3
 
 
 def search_text(tracker: Tracker) -> str:
@@ -23,13 +28,30 @@ def search_text(tracker: Tracker) -> str:
             str(e.get("value")) for e in tracker.latest_message.get("entities", [])
         ]
         text = " ".join(v for v in values if v) or "popular products"
-    # The search api takes 500 characters; a long message is still a search.
     return text[:500]
 
 
-class ActionSearchProducts(Action):
-    def __init__(self, client: PlatformClient | None = None) -> None:
-        self.client = client or PlatformClient()
+def show_products(
+    dispatcher: CollectingDispatcher, cards: list[ProductCard], intro: str
+) -> None:
+    lines = "\n".join(card.line() for card in cards)
+    dispatcher.utter_message(
+        text=f"{intro}\n{lines}",
+        buttons=[card.button() for card in cards],
+        json_message={"products": [card.public() for card in cards]},
+    )
+
+
+def unavailable(dispatcher: CollectingDispatcher, what: str, exc: Exception) -> list:
+    logger.warning("platform call failed", extra={"what": what, "error": str(exc)})
+    dispatcher.utter_message(
+        text="Sorry, I can't reach the shop right now. Please try again in a minute."
+    )
+    return []
+
+
+class ActionSearchProducts(PlatformAction):
+    """A new search: the filters are what this message says, nothing older."""
 
     def name(self) -> str:
         return "action_search_products"
@@ -37,29 +59,74 @@ class ActionSearchProducts(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        gender = next(tracker.get_latest_entity_values("gender"), None)
-        color = next(tracker.get_latest_entity_values("color"), None)
-        text = search_text(tracker)
-        category = GENDER_CATEGORIES.get(str(gender).lower()) if gender else None
-        try:
-            cards = self.client.search_products(text, category=category, color=color)
-        except PlatformUnavailableError as exc:
-            logger.warning("product search failed", extra={"error": str(exc)})
-            dispatcher.utter_message(
-                text="Sorry, I can't reach the product catalog right now. "
-                "Please try again in a minute."
-            )
-            return []
+        slots = {name: entity(tracker, name) for name in SEARCH_SLOTS}
+        slots["min_price"] = price(slots["min_price"])
+        slots["max_price"] = price(slots["max_price"])
+        query = search_text(tracker)
+        return self.search(dispatcher, tracker, query, slots)
 
+    def search(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        query: str,
+        slots: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        try:
+            cards = self.client.search_products(query, filters_of(slots), limit=SHOWN)
+        except PlatformUnavailableError as exc:
+            return unavailable(dispatcher, "search", exc)
+        events = [SlotSet(name, value) for name, value in slots.items()]
+        events.append(SlotSet("query", query))
         if not cards:
-            dispatcher.utter_message(
-                text="I couldn't find anything matching that. Could you describe it "
-                "differently, for example with a category or a colour?"
-            )
-            return []
-        lines = "\n".join(card.line() for card in cards)
-        dispatcher.utter_message(
-            text=f"Here is what I found:\n{lines}",
-            json_message={"products": [card.__dict__ for card in cards]},
+            dispatcher.utter_message(response="utter_nothing_found")
+            return [*events, SlotSet("shown", [])]
+        show_products(dispatcher, cards, "Here is what I found:")
+        self.client.track_quietly(
+            profile_ref(tracker),
+            "Products Searched",
+            {"query": query, **filters_of(slots)},
         )
-        return []
+        return [*events, SlotSet("shown", [c.sku for c in cards])]
+
+
+class ActionRefineSearch(ActionSearchProducts):
+    """The last search with this message's changes: a colour, a size, a price
+    limit, "cheaper" (below the cheapest shown) or "more expensive"."""
+
+    def name(self) -> str:
+        return "action_refine_search"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        query = tracker.get_slot("query")
+        if not query:
+            dispatcher.utter_message(response="utter_ask_what_to_search")
+            return []
+        slots = {name: tracker.get_slot(name) for name in SEARCH_SLOTS}
+        for name in SEARCH_SLOTS:
+            value = entity(tracker, name)
+            if value is not None:
+                slots[name] = price(value) if name.endswith("_price") else value
+        direction = entity(tracker, "price_direction")
+        if direction:
+            shown = self._shown_prices(tracker)
+            if shown and direction == "cheaper":
+                slots["max_price"] = round(min(shown) - 0.01, 2)
+                slots["min_price"] = None
+            elif shown and direction == "pricier":
+                slots["min_price"] = round(max(shown) + 0.01, 2)
+                slots["max_price"] = None
+        return self.search(dispatcher, tracker, query, slots)
+
+    def _shown_prices(self, tracker: Tracker) -> list[float]:
+        prices = []
+        for sku in tracker.get_slot("shown") or []:
+            try:
+                card = self.client.product(sku)
+            except PlatformUnavailableError:
+                continue
+            if card is not None:
+                prices.append(card.price)
+        return prices

@@ -100,9 +100,25 @@
     }).then(function (r) { return r.json(); }).then(function (body) {
       if (body.messages) body.messages.forEach(showBot);
       else showBot({ text: "Sorry, the assistant is not available right now." });
+      if (body.with_agent) waitForAgent();
     }).catch(function () {
       showBot({ text: "Sorry, the assistant is not available right now." });
     }).finally(function () { log.scrollTop = log.scrollHeight; remember(); });
+  }
+
+  // While a person has the conversation, their replies are fetched every few seconds.
+  var polling = null;
+  function waitForAgent() {
+    if (polling) return;
+    polling = setInterval(function () {
+      fetch("/v1/channels/web/messages/" + encodeURIComponent(cdp.anonymousId()), { headers: auth })
+        .then(function (r) { return r.json(); })
+        .then(function (body) {
+          (body.messages || []).forEach(showBot);
+          if (body.messages && body.messages.length) { log.scrollTop = log.scrollHeight; remember(); }
+          if (!body.with_agent) { clearInterval(polling); polling = null; }
+        });
+    }, 3000);
   }
 
   document.getElementById("chat-form").addEventListener("submit", function (e) {

@@ -1,0 +1,129 @@
+"""Conversations handed to a person. While a conversation is handed over, the
+channels do not pass the shopper's messages to Rasa: they record them on the
+profile and wait for an agent, whose replies reach the shopper through the same
+channel. An agent releases the conversation to give it back to the assistant."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import redis
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field
+
+from core.auth import AdminOnly
+from core.redis import get_redis
+from core.settings import get_settings
+from events import queue
+
+router = APIRouter(
+    prefix="/v1/conversations", tags=["channels"], dependencies=[AdminOnly]
+)
+RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+Channel = Annotated[str, Path(pattern=r"^(web|whatsapp|messenger)$")]
+Sender = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:+-]+$")
+]
+
+
+def _handovers() -> str:
+    # Beside the event stream, so two platforms sharing a Redis keep their own.
+    return f"{get_settings().tracking.stream}:handovers"
+
+
+class HandoverRequest(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+class Handover(BaseModel):
+    channel: str
+    sender: str
+    since: datetime
+    reason: str = ""
+
+
+class AgentMessage(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+    agent: str = Field(default="agent", max_length=64)
+
+
+def _key(channel: str, sender: str) -> str:
+    return f"{channel}:{sender}"
+
+
+def current(client: redis.Redis, channel: str, sender: str) -> Handover | None:
+    raw = client.hget(_handovers(), _key(channel, sender))
+    return None if raw is None else Handover.model_validate_json(raw)
+
+
+def outbox(channel: str, sender: str) -> str:
+    return f"{get_settings().tracking.stream}:outbox:{channel}:{sender}"
+
+
+def take_agent_replies(client: redis.Redis, channel: str, sender: str) -> list[str]:
+    """Agent replies waiting for the shopper, oldest first, taken once."""
+    key = outbox(channel, sender)
+    pipe = client.pipeline()
+    pipe.lrange(key, 0, -1)
+    pipe.delete(key)
+    replies, _ = pipe.execute()
+    return [r.decode() if isinstance(r, bytes) else str(r) for r in replies]
+
+
+def record(
+    client: redis.Redis, sender: str, event: str, properties: dict[str, Any]
+) -> None:
+    """Put a message of the handed-over conversation on the shopper's profile."""
+    now = datetime.now(UTC).isoformat()
+    queue.publish(client, get_settings().tracking.stream, [{
+        "type": "track", "event": event, "anonymousId": sender, "userId": None,
+        "messageId": f"handover-{uuid.uuid4()}", "timestamp": now,
+        "originalTimestamp": now, "receivedAt": now, "sentAt": None,
+        "properties": properties, "context": {"channel": "chat"}, "traits": {},
+        "integrations": {}, "source": "assistant",
+    }])  # fmt: skip
+
+
+@router.post("/{channel}/{sender}/handover", response_model=Handover, status_code=201)
+def hand_over(
+    channel: Channel, sender: Sender, request: HandoverRequest, client: RedisDep
+) -> Handover:
+    """Flag the conversation for a person; the assistant stays silent until released."""
+    handover = current(client, channel, sender) or Handover(
+        channel=channel, sender=sender, since=datetime.now(UTC), reason=request.reason
+    )
+    client.hset(_handovers(), _key(channel, sender), handover.model_dump_json())
+    record(
+        client,
+        sender,
+        "Agent Requested",
+        {"channel": channel, "reason": request.reason},
+    )
+    return handover
+
+
+@router.get("/handovers", response_model=list[Handover])
+def list_handovers(client: RedisDep) -> list[Handover]:
+    """Conversations waiting for or talking to a person, oldest first."""
+    rows = [Handover.model_validate_json(v) for v in client.hvals(_handovers())]
+    return sorted(rows, key=lambda h: h.since)
+
+
+@router.post("/{channel}/{sender}/messages", status_code=202)
+def agent_reply(
+    channel: Channel, sender: Sender, message: AgentMessage, client: RedisDep
+) -> dict[str, str]:
+    """An agent's answer; the shopper's channel delivers it."""
+    client.rpush(outbox(channel, sender), json.dumps({"text": message.text}))
+    record(
+        client, sender, "Agent Message", {"text": message.text, "agent": message.agent}
+    )
+    return {"status": "queued"}
+
+
+@router.delete("/{channel}/{sender}/handover", status_code=204)
+def release(channel: Channel, sender: Sender, client: RedisDep) -> None:
+    """Give the conversation back to the assistant."""
+    client.hdel(_handovers(), _key(channel, sender))
+    record(client, sender, "Agent Released", {"channel": channel})
