@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from channels.web import get_rasa
+from channels.rasa import get_rasa
 from core import db
 from core.redis import get_redis
 from core.settings import get_settings

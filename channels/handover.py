@@ -12,7 +12,9 @@ import redis
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
+from channels.rasa import RasaClient, get_rasa
 from core.auth import AdminOnly
+from core.errors import ConflictError
 from core.redis import get_redis
 from core.settings import get_settings
 from events import queue
@@ -120,6 +122,36 @@ def agent_reply(
         client, sender, "Agent Message", {"text": message.text, "agent": message.agent}
     )
     return {"status": "queued"}
+
+
+class Nudge(BaseModel):
+    """A campaign opening a conversation: why, and the products it is about."""
+
+    campaign_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    products: list[str] = Field(default=[], max_length=5)
+    message: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/{channel}/{sender}/nudge", status_code=202)
+def nudge(
+    channel: Channel, sender: Sender, nudge: Nudge, client: RedisDep,
+    rasa: Annotated[RasaClient, Depends(get_rasa)],
+) -> dict[str, Any]:  # fmt: skip
+    """Start a conversation through Rasa's trigger-intent API. Never while a person
+    has the conversation. The campaign id goes on the profile's events."""
+    if current(client, channel, sender) is not None:
+        raise ConflictError(
+            "a person has this conversation; campaigns wait until it is released",
+            loc=["path", "sender"],
+        )
+    replies = rasa.trigger_intent(
+        sender, "campaign_nudge",
+        {"campaign_id": nudge.campaign_id, "product": nudge.products,
+         **({"message": nudge.message} if nudge.message else {})},
+    )  # fmt: skip
+    for reply in replies:
+        client.rpush(outbox(channel, sender), json.dumps(reply))
+    return {"status": "sent", "messages": len(replies)}
 
 
 @router.delete("/{channel}/{sender}/handover", status_code=204)

@@ -6,8 +6,16 @@ from typing import Any
 import httpx
 
 from core.errors import UnavailableError
+from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
+
+
+def get_rasa() -> "RasaClient":
+    settings = get_settings().rasa
+    return RasaClient(
+        settings.url, settings.timeout_seconds, settings.token.get_secret_value()
+    )
 
 
 class RasaClient:
@@ -42,3 +50,23 @@ class RasaClient:
         )
         response.raise_for_status()
         return dict(response.json())
+
+    def trigger_intent(
+        self, sender: str, intent: str, entities: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Open or continue a conversation from our side (a campaign); returns what
+        the assistant said, for the channel to deliver."""
+        try:
+            response = httpx.post(
+                f"{self.base_url}/conversations/{sender}/trigger_intent",
+                params={"token": self.token, "output_channel": "latest"},
+                json={"name": intent, "entities": entities},
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            logger.warning("rasa did not take the trigger", extra={"error": str(exc)})
+            raise UnavailableError(
+                "the assistant is not reachable right now", loc=["rasa"]
+            ) from exc
+        return list(response.json().get("messages") or [])

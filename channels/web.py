@@ -9,10 +9,9 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from channels import handover
-from channels.rasa import RasaClient
+from channels.rasa import RasaClient, get_rasa
 from core.auth import WriteKeySource
 from core.redis import get_redis
-from core.settings import get_settings
 
 router = APIRouter(prefix="/v1/channels/web", tags=["channels"])
 
@@ -33,13 +32,6 @@ class WebReply(BaseModel):
     messages: list[BotMessage]
     # True while a person has the conversation and the assistant is silent.
     with_agent: bool = False
-
-
-def get_rasa() -> RasaClient:
-    settings = get_settings().rasa
-    return RasaClient(
-        settings.url, settings.timeout_seconds, settings.token.get_secret_value()
-    )
 
 
 @router.post("/messages", response_model=WebReply)

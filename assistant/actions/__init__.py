@@ -1,5 +1,6 @@
 """Custom actions, one module per capability; rasa-sdk finds them by import."""
 
+from assistant.actions.campaigns import ActionCampaignNudge
 from assistant.actions.cart import (
     ActionAddToCart,
     ActionPrepareCart,
@@ -17,7 +18,8 @@ from assistant.actions.session import ActionGreet, ActionSessionStart
 from assistant.actions.sizing import ActionSizeAdvice
 
 __all__ = [
-    "ActionAddToCart", "ActionCompareProducts", "ActionGiftIdeas", "ActionGreet",
+    "ActionAddToCart", "ActionCampaignNudge", "ActionCompareProducts",
+    "ActionGiftIdeas", "ActionGreet",
     "ActionHandover", "ActionOrderStatus", "ActionPrepareCart", "ActionProductDetails",
     "ActionRecommend", "ActionRefineSearch", "ActionSearchProducts",
     "ActionSessionStart", "ActionShopPolicy", "ActionSizeAdvice", "ActionSubscribe",

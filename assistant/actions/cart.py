@@ -16,7 +16,7 @@ from assistant.actions.platform import (
 )
 from assistant.actions.products import find_product, product_in_focus
 from assistant.actions.search import unavailable
-from assistant.actions.shopper import entity, profile_ref
+from assistant.actions.shopper import attribution, entity, profile_ref
 from assistant.actions.sizing import sizes_in_stock
 
 
@@ -143,6 +143,7 @@ class ActionAddToCart(PlatformAction):
         }  # fmt: skip
         if variant:
             added["variant"] = " ".join(x for x in (size, color) if x)
+        added.update(attribution(tracker))
         self.client.track_quietly(profile_ref(tracker), "Product Added", added)
         what = " ".join(
             x for x in (color, card.name, f"in {size}" if size else None) if x

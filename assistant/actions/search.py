@@ -12,7 +12,13 @@ from assistant.actions.platform import (
     PlatformUnavailableError,
     ProductCard,
 )
-from assistant.actions.shopper import entity, filters_of, price, profile_ref
+from assistant.actions.shopper import (
+    attribution,
+    entity,
+    filters_of,
+    price,
+    profile_ref,
+)
 
 logger = logging.getLogger(__name__)
 SEARCH_SLOTS = ("category", "gender", "color", "size", "min_price", "max_price")
@@ -85,7 +91,7 @@ class ActionSearchProducts(PlatformAction):
         self.client.track_quietly(
             profile_ref(tracker),
             "Products Searched",
-            {"query": query, **filters_of(slots)},
+            {"query": query, **filters_of(slots), **attribution(tracker)},
         )
         return [*events, SlotSet("shown", [c.sku for c in cards])]
 

@@ -66,3 +66,9 @@ def price(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if 0 <= number <= 100_000 else None
+
+
+def attribution(tracker: Tracker) -> dict[str, Any]:
+    """The campaign that opened the conversation, for the events it leads to."""
+    campaign = tracker.get_slot("campaign_id")
+    return {"campaign_id": campaign} if campaign else {}

@@ -291,3 +291,52 @@ def test_a_handed_over_conversation_goes_to_the_agent_not_the_bot(
     assert sorted(names) == [
         "Agent Message", "Agent Released", "Agent Requested", "Chat Message"
     ]  # fmt: skip
+
+
+def test_a_campaign_nudge_names_the_products_and_goes_on_the_profile(
+    platform: PlatformClient, engine: Engine
+) -> None:
+    from assistant.actions.campaigns import ActionCampaignNudge
+    from assistant.actions.cart import ActionAddToCart
+    from events.worker import Worker
+    from profiles import service as profiles
+    from tests.events.test_worker import drain, publish
+
+    nudge = [{"entity": "campaign_id", "value": "spring-jackets"},
+             {"entity": "product", "value": "WJ06"},
+             {"entity": "product", "value": "WJ04"}]  # fmt: skip
+    messages, events = run(ActionCampaignNudge(platform), make_tracker(
+        "", nudge, intent="campaign_nudge"
+    ))  # fmt: skip
+    run(ActionAddToCart(platform), make_tracker("", intent="add_to_cart", slots={
+        "product": "WJ06", "cart_size": "S", "cart_color": "Blue",
+        "campaign_id": slots_of(events)["campaign_id"],
+    }))  # fmt: skip
+    drain(Worker(engine, publish()))
+
+    assert messages[0]["text"].startswith(
+        "Still deciding between the Juno Jacket and the Ingrid Running Jacket?"
+    )
+    with Session(engine) as session:
+        profile = profiles.get_by_ref_or_raise(session, "anonymous_id:visitor-1")
+        found = {e.name: e.properties for e in profiles.list_events(session, profile)}
+    assert found["Campaign Message Sent"]["campaign_id"] == "spring-jackets"
+    assert found["Product Added"]["campaign_id"] == "spring-jackets"
+
+
+def test_a_nudge_waits_while_a_person_has_the_conversation(client: TestClient) -> None:
+    from tests.conftest import bearer
+
+    url = "/v1/conversations/web/visitor-7"
+    client.post(f"{url}/handover", json={}, headers=bearer())
+
+    refused = client.post(
+        f"{url}/nudge", json={"campaign_id": "c-1", "products": ["WJ06"]},
+        headers=bearer(),
+    )  # fmt: skip
+    bad = client.post(
+        f"{url}/nudge", json={"campaign_id": "no spaces"}, headers=bearer()
+    )
+
+    assert refused.status_code == 409
+    assert bad.status_code == 422
