@@ -31,6 +31,7 @@ from profiles import matching_api
 from recommender import api as recommender_api
 from recommender.embeddings import Embedder
 from recommender.service import Recommender
+from segments import api as segments_api
 from shop import api as shop_api
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     app.include_router(failed_api.router)
     app.include_router(profiles_api.router)
     app.include_router(matching_api.router)
+    app.include_router(segments_api.router)
     app.include_router(imports_api.router)
     # Search before the catalog's /v1/products/{sku} so "search" is not taken for a sku.
     app.include_router(recommender_api.router)

@@ -21,6 +21,7 @@ from events.queue import Consumer
 from profiles import service as profiles
 from profiles.errors import ConcurrentIdentityError
 from profiles.models import Event, IdentityType, Profile
+from segments import service as segments
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
     profile = profiles.resolve(
         session, keys, source=source, message_id=str(envelope["messageId"])
     )
+    # Whose stage and retention to recompute once the batch is committed.
+    session.info.setdefault("touched_profiles", set()).add(profile.id)
     if envelope["type"] == "alias":
         previous = envelope["previousId"]
         for identity_type in (IdentityType.customer_id, IdentityType.anonymous_id):
@@ -150,13 +153,30 @@ class Worker:
                 applied = sum(
                     apply_event(session, envelope) for _id, envelope in entries
                 )
+                touched = set(session.info.get("touched_profiles", ()))
                 session.commit()
         except Exception:
             logger.info("batch failed; applying its events one by one")
             return self._run_one_by_one(entries)
         self.applied += applied
         self.consumer.ack([entry_id for entry_id, _envelope in entries])
+        self._refresh_states(touched)
         return len(entries)
+
+    def _refresh_states(self, profile_ids: set[str]) -> None:
+        """Stage and retention of the profiles the events touched. They are derived:
+        a failure here is logged and the next event or `cdp segments refresh`
+        recomputes them; the events themselves are already safe."""
+        if not profile_ids:
+            return
+        try:
+            with Session(self.engine) as session:
+                segments.refresh(session, sorted(profile_ids))
+        except (SQLAlchemyError, ValueError) as exc:
+            logger.warning(
+                "stage and retention not refreshed",
+                extra={"profiles": len(profile_ids), "error": type(exc).__name__},
+            )
 
     def _run_one_by_one(self, entries: list[tuple[str, dict[str, Any]]]) -> int:
         for entry_id, envelope in entries:
@@ -193,8 +213,10 @@ class Worker:
             try:
                 with Session(self.engine) as session:
                     applied = apply_event(session, envelope)
+                    touched = set(session.info.get("touched_profiles", ()))
                     session.commit()
-                    return applied
+                self._refresh_states(touched)
+                return applied
             except (IntegrityError, ConcurrentIdentityError):
                 if attempt == attempts:
                     raise

@@ -25,6 +25,7 @@ from profiles.models import (
     UnmergeRequest,
     UnmergeResult,
 )
+from segments import service as segments
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"], dependencies=[AdminOnly])
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -142,6 +143,9 @@ def unmerge_profile(
     ref: str, request: UnmergeRequest, session: SessionDep
 ) -> UnmergeResult:
     """Undo a merge: the profile merged into this one comes back with its
-    identifiers, events, orders, consents and traits."""
+    identifiers, events, orders, consents and traits, and both get their own
+    buying stage and retention cell again."""
     survivor = service.get_by_ref_or_raise(session, ref)
-    return service.unmerge(session, survivor, request.other_profile_id)
+    result = service.unmerge(session, survivor, request.other_profile_id)
+    segments.refresh(session, [survivor.id, request.other_profile_id])
+    return result

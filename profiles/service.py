@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from profiles.errors import (
     ConcurrentIdentityError,
@@ -554,6 +554,11 @@ def delete(session: Session, profile: Profile) -> DeletionReport:
     ):  # fmt: skip
         result = session.execute(sa_delete(table).where(col(table.profile_id).in_(ids)))
         counts[name] = result.rowcount
+    # Whatever else other parts keep about a person (their stage history, ...).
+    handled = {"consent", "order", "event", "identity", "identity_ledger", "profile"}
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        if "profile_id" in table.c and table.name not in handled:
+            session.execute(sa_delete(table).where(table.c.profile_id.in_(ids)))
     pair = col(MatchSuggestion.profile_a).in_(ids) | col(MatchSuggestion.profile_b).in_(
         ids
     )
