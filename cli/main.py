@@ -25,10 +25,12 @@ import_app = typer.Typer(help="Import shop data from files.", no_args_is_help=Tr
 db_app = typer.Typer(help="The profile store.", no_args_is_help=True)
 assistant_app = typer.Typer(help="The Rasa shopping assistant.", no_args_is_help=True)
 index_app = typer.Typer(help="The recommender's product index.", no_args_is_help=True)
+segments_app = typer.Typer(help="Buying stages and retention.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(db_app, name="db")
 app.add_typer(assistant_app, name="assistant")
 app.add_typer(index_app, name="index")
+app.add_typer(segments_app, name="segments")
 
 
 @app.callback()
@@ -227,6 +229,20 @@ def index_build() -> None:
         f"index ready: {len(recommender.index)} products "
         f"in {time.perf_counter() - started:.1f}s"
     )
+
+
+@segments_app.command("refresh")
+def segments_refresh() -> None:
+    """Recompute every profile's stage and retention cell; run it daily, since time
+    alone moves people (a one-time buyer becomes a sleeper)."""
+    from core import db
+    from segments import service
+
+    db.create_tables()
+    started = time.perf_counter()
+    with Session(db.get_engine()) as session:
+        changed = service.refresh_all(session)
+    typer.echo(f"{changed} moves recorded in {time.perf_counter() - started:.1f}s")
 
 
 @assistant_app.command("train")
