@@ -111,6 +111,14 @@ def remove(session: Session, sku: str) -> None:
     session.commit()
 
 
+def change_stats(session: Session) -> tuple:
+    """(products, newest change): equal between two polls means nothing changed,
+    except a change committed late with an older timestamp (see the recommender's
+    periodic full check)."""
+    row = session.exec(select(func.count(), func.max(Product.updated_at))).one()
+    return tuple(row)
+
+
 def changed_since(session: Session, since: datetime | None) -> list[Product]:
     """Products, active or removed, changed after ``since`` (all of them for None)."""
     statement = select(Product)

@@ -2,6 +2,7 @@
 the catalog. No HTTP here."""
 
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,14 @@ from profiles.models import Event, Profile
 from recommender.embeddings import Embedder, VectorCache
 from recommender.index import ProductIndex, product_text, words
 from recommender.models import Filters, Recommendation, RecommendationList
-from recommender.strategies import Interaction, Ranker, Shopper, matches
+from recommender.strategies import (
+    Interaction,
+    Leaders,
+    Ranker,
+    Shopper,
+    matches,
+    orientation_leaders,
+)
 from segments import stages
 from segments.stages import Stage, StageResult
 
@@ -38,6 +46,8 @@ POPULARITY_EVENTS = 100_000
 # Catalog polls look back this far past the last change seen, so a transaction that
 # committed late with an older timestamp is still picked up.
 REFRESH_OVERLAP = timedelta(seconds=30)
+# How often the refresh compares the whole catalog even when nothing seems changed.
+FULL_CHECK_SECONDS = 300.0
 # Above this share of retired positions the index is rebuilt from scratch.
 REBUILD_SHARE = 0.25
 # How much an exact word match adds to a cosine similarity (0..1).
@@ -55,9 +65,12 @@ class Recommender:
         self.index = ProductIndex.build(
             [], np.zeros((0, embedder.dim), dtype=np.float32)
         )
-        self.popularity: dict[str, float] = {}
+        self._popularity: dict[str, float] = {}
         self._seen_until: datetime | None = None
         self._fingerprints: dict[str, tuple] = {}
+        self._catalog_stats: tuple | None = None
+        self._last_full_check = 0.0
+        self._leaders: Leaders | None = None
 
     def build(self, products: list[Product], *, progress: bool = False) -> None:
         live = [p for p in products if p.active]
@@ -66,18 +79,43 @@ class Recommender:
         self.index = ProductIndex.build(live, vectors, texts)
         self._fingerprints = {p.sku: _fingerprint(p) for p in products}
         self._seen_until = max((p.updated_at for p in products), default=None)
+        self._last_full_check = time.monotonic()
+        self._leaders = None
+
+    @property
+    def popularity(self) -> dict[str, float]:
+        return self._popularity
+
+    @popularity.setter
+    def popularity(self, counts: dict[str, float]) -> None:
+        self._popularity = counts
+        self._leaders = None  # orientation's order follows popularity
 
     def refresh(self, session: Session) -> int:
         """Bring the index up to date with catalog changes since the last call;
         returns how many products changed. A changed text is embedded again (only
         that product), a stock or price change is swapped in place, a removed
         product stops being returned."""
-        since = None if self._seen_until is None else self._seen_until - REFRESH_OVERLAP
+        # Most polls find nothing: two aggregates say so without reading products.
+        # Every few minutes the whole catalog is compared anyway, for a change that
+        # committed late with an older timestamp than one already seen.
+        stats = catalog.change_stats(session)
+        full = time.monotonic() - self._last_full_check >= FULL_CHECK_SECONDS
+        if stats == self._catalog_stats and not full:
+            return 0
+        since = (
+            None
+            if full or self._seen_until is None
+            else (self._seen_until - REFRESH_OVERLAP)
+        )
+        if full:
+            self._last_full_check = time.monotonic()
         changed = [
             p
             for p in catalog.changed_since(session, since)
             if self._fingerprints.get(p.sku) != _fingerprint(p)
         ]
+        self._catalog_stats = stats
         if not changed:
             return 0
         for product in changed:
@@ -100,6 +138,7 @@ class Recommender:
             )
         for product in changed:
             self._fingerprints[product.sku] = _fingerprint(product)
+        self._leaders = None
         newest = max(p.updated_at for p in changed)
         self._seen_until = max(newest, self._seen_until or newest)
         if self.index.retired > REBUILD_SHARE * max(len(self.index), 1):
@@ -170,9 +209,13 @@ class Recommender:
             reason = f"asked for {stage}; the profile is in {shopper.stage.stage}"
         else:
             reason = shopper.stage.reason
-        served, items = Ranker(self.index, self.popularity).rank(
-            wanted, shopper, filters, limit
-        )
+        ranker = Ranker(self.index, self.popularity, leaders=self._leaders)
+        if self._leaders is None:
+            # The same for everyone until the catalog or popularity changes.
+            ranker.leaders = self._leaders = orientation_leaders(
+                self.index, self.popularity, ranker.weights
+            )
+        served, items = ranker.rank(wanted, shopper, filters, limit)
         if served != wanted:
             reason += f"; nothing to go on for {wanted}, so {served}"
         return RecommendationList(

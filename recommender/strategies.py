@@ -104,10 +104,13 @@ class Ranker:
         index: ProductIndex,
         popularity: dict[str, float],
         weights: Weights | None = None,
+        leaders: "Leaders | None" = None,
     ) -> None:
         self.index = index
         self.popularity = popularity
         self.weights = weights or get_weights()
+        # Precomputed by the recommender; computed here when not given.
+        self.leaders = leaders
 
     def rank(
         self, stage: Stage, shopper: Shopper, filters: Filters, limit: int
@@ -130,37 +133,36 @@ class Ranker:
     def orientation(
         self, shopper: Shopper, filters: Filters, limit: int
     ) -> list[Recommendation]:
+        """The shop's best per category (popularity, novelty, reviews: the same for
+        everyone, so computed once per index and popularity change), then a tilt
+        towards what this shopper looked at among each category's leaders."""
         weights = self.weights.orientation
         seen = {i.product.sku for i in shopper.history}
         personal = self.profile_vector(shopper.history)
-        top = max(self.popularity.values(), default=0.0)
-        scored: dict[str, list[tuple[float, Product, str]]] = {}
-        for sku, position in self.index.position.items():
-            product = self.index.products[position]
-            if sku in seen or not matches(product, filters):
-                continue
-            popular = math.log1p(self.popularity.get(sku, 0.0)) / math.log1p(top or 1)
-            new = _is_new(product, self.index.opened)
-            score = (
-                weights.popularity * popular
-                + weights.new * new
-                + weights.rating * _rating(product)
-            )
-            if personal is not None:
-                closeness = float(self.index.vectors[position] @ personal)
-                score += weights.personal * closeness
-            category = main_category(product)
-            if popular > 0.5:
-                reason = f"popular in {leaf(category)} this month"
-            elif new:
-                reason = f"new in {leaf(category)}"
-            else:
-                reason = f"from our {leaf(category)} range"
-            scored.setdefault(category, []).append((score, product, reason))
-        queues = sorted(
-            (sorted(items, key=lambda t: -t[0]) for items in scored.values()),
-            key=lambda items: -items[0][0],
+        leaders = self.leaders or orientation_leaders(
+            self.index, self.popularity, self.weights
         )
+        scored: list[list[tuple[float, Product, str]]] = []
+        for ranked in leaders.values():
+            queue = []
+            for base, position, reason in ranked:
+                product = self.index.products[position]
+                if not self.index.alive[position] or product.sku in seen:
+                    continue
+                if not matches(product, filters):
+                    continue
+                score = base
+                if personal is not None:
+                    closeness = float(self.index.vectors[position] @ personal)
+                    score += weights.personal * closeness
+                queue.append((score, product, reason))
+                if len(queue) == LEADERS_PER_CATEGORY:
+                    break
+            if queue:
+                scored.append(sorted(queue, key=lambda t: -t[0]))
+            if len(scored) >= max(limit, 1) * 3:
+                break  # enough categories to spread the answer over
+        queues = sorted(scored, key=lambda items: -items[0][0])
         picked: list[Recommendation] = []
         while queues and len(picked) < limit:
             queue = queues.pop(0)
@@ -351,6 +353,42 @@ class Ranker:
                 self.index.vectors[self.index.position[a.sku]] @ vector
             ),
         )
+
+
+# Per category, the products by the part of the orientation score that is the same
+# for every shopper, best first: (score, position, reason).
+Leaders = dict[str, list[tuple[float, int, str]]]
+# How many of a category's leaders the personal tilt may reorder.
+LEADERS_PER_CATEGORY = 20
+
+
+def orientation_leaders(
+    index: ProductIndex, popularity: dict[str, float], weights: Weights
+) -> Leaders:
+    """Categories ordered by their best product, products by score; one pass over
+    the catalog, done when the index or popularity changes, not per request."""
+    top = max(popularity.values(), default=0.0)
+    ranked: dict[str, list[tuple[float, int, str]]] = {}
+    for sku, position in index.position.items():
+        product = index.products[position]
+        popular = math.log1p(popularity.get(sku, 0.0)) / math.log1p(top or 1)
+        new = _is_new(product, index.opened)
+        score = (
+            weights.orientation.popularity * popular
+            + weights.orientation.new * new
+            + weights.orientation.rating * _rating(product)
+        )
+        category = main_category(product)
+        if popular > 0.5:
+            reason = f"popular in {leaf(category)} this month"
+        elif new:
+            reason = f"new in {leaf(category)}"
+        else:
+            reason = f"from our {leaf(category)} range"
+        ranked.setdefault(category, []).append((score, position, reason))
+    for items in ranked.values():
+        items.sort(key=lambda t: -t[0])
+    return dict(sorted(ranked.items(), key=lambda pair: -pair[1][0][0]))
 
 
 def _diversify(
