@@ -44,7 +44,7 @@ class Stack:
     stream: str = field(default_factory=lambda: get_settings().tracking.stream)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     embedded_redis: EmbeddedRedis | None = None
-    rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    rasa_token: str = field(default_factory=lambda: secrets.token_hex(24))
 
     @property
     def api_url(self) -> str:

@@ -20,3 +20,6 @@ def configure_logging(level: str | None = None) -> None:
     root.setLevel(level or os.environ.get("CDP_LOG_LEVEL", "INFO"))
     # Access logs would repeat every request; warnings and errors still come through.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO, and Rasa's status call carries its
+    # token in the query string.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

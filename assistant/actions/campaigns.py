@@ -4,7 +4,7 @@ id goes on the profile's events from then on."""
 
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -13,7 +13,7 @@ from assistant.actions.search import show_products
 from assistant.actions.shopper import entity, profile_ref
 
 
-class ActionCampaignNudge(PlatformAction):
+class ActionCampaignNudge(PlatformAction, Action):
     def name(self) -> str:
         return "action_campaign_nudge"
 

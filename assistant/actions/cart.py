@@ -3,7 +3,7 @@ form, so a shopper can answer "M" to "which size?"."""
 
 from typing import Any
 
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -19,8 +19,11 @@ from assistant.actions.search import unavailable
 from assistant.actions.shopper import attribution, entity, profile_ref
 from assistant.actions.sizing import sizes_in_stock
 
+SIZE_WORDS = {"SMALL": "S", "MEDIUM": "M", "LARGE": "L", "EXTRA-SMALL": "XS",
+              "EXTRA-LARGE": "XL"}  # fmt: skip
 
-class ActionPrepareCart(PlatformAction):
+
+class ActionPrepareCart(PlatformAction, Action):
     """Before the form: which product, and the size and colour this message says."""
 
     def name(self) -> str:
@@ -80,12 +83,17 @@ class ValidateCartForm(FormValidationAction):
         domain: DomainDict,
     ) -> dict[str, Any]:  # fmt: skip
         card = self.client.product(tracker.get_slot("product"))
-        size = str(value).upper()
         available = sizes_in_stock(card.variants, card.sizes) if card else []
-        if size in available:
+        # An entity ("M") or the words of an answer ("medium please", "size 32").
+        words = [w.strip(".,!?").upper() for w in str(value).split()]
+        words = [SIZE_WORDS.get(w, w) for w in words]
+        size = next((w for w in words if w in available), None)
+        if size:
             return {"cart_size": size}
+        asked = next((w for w in words if w in (card.sizes if card else [])), None)
         dispatcher.utter_message(
-            text=f"{size} is not available; in stock: {', '.join(available)}."
+            text=(f"{asked} is sold out" if asked else "Please pick a size")
+            + f"; in stock: {', '.join(available)}."
         )
         return {"cart_size": None}
 
@@ -100,16 +108,17 @@ class ValidateCartForm(FormValidationAction):
             if v.get("in_stock") and v.get("color")
             and (size is None or v.get("size") == size)
         ]  # fmt: skip
-        chosen = next((c for c in colors if c.lower() == str(value).lower()), None)
+        said = {w.strip(".,!?").lower() for w in str(value).split()}
+        chosen = next((c for c in colors if c.lower() in said), None)
         if chosen:
             return {"cart_color": chosen}
         dispatcher.utter_message(
-            text=f"Not in {value}; in stock: {', '.join(dict.fromkeys(colors))}."
+            text=f"Please pick a colour in stock: {', '.join(dict.fromkeys(colors))}."
         )
         return {"cart_color": None}
 
 
-class ActionAddToCart(PlatformAction):
+class ActionAddToCart(PlatformAction, Action):
     def name(self) -> str:
         return "action_add_to_cart"
 
@@ -157,7 +166,7 @@ class ActionAddToCart(PlatformAction):
         return [SlotSet("cart_size", None), SlotSet("cart_color", None)]
 
 
-class ActionViewCart(PlatformAction):
+class ActionViewCart(PlatformAction, Action):
     def name(self) -> str:
         return "action_view_cart"
 

@@ -3,7 +3,7 @@ with no channel named it withdraws every marketing purpose."""
 
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from assistant.actions.platform import (
@@ -31,7 +31,7 @@ def channel_named(tracker: Tracker) -> str | None:
     return value if value in PURPOSE_OF_CHANNEL else None
 
 
-class ActionSubscribe(PlatformAction):
+class ActionSubscribe(PlatformAction, Action):
     def name(self) -> str:
         return "action_subscribe"
 
@@ -57,7 +57,7 @@ class ActionSubscribe(PlatformAction):
         return []
 
 
-class ActionUnsubscribe(PlatformAction):
+class ActionUnsubscribe(PlatformAction, Action):
     def name(self) -> str:
         return "action_unsubscribe"
 

@@ -3,7 +3,7 @@ silent until an agent releases it (channels/handover.py keeps the flag)."""
 
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from assistant.actions.platform import (
@@ -13,7 +13,7 @@ from assistant.actions.platform import (
 from assistant.actions.shopper import channel_of
 
 
-class ActionHandover(PlatformAction):
+class ActionHandover(PlatformAction, Action):
     def name(self) -> str:
         return "action_handover"
 

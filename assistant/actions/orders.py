@@ -3,7 +3,7 @@
 import re
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from assistant.actions.platform import (
@@ -18,7 +18,7 @@ from assistant.actions.shopper import entity, profile_ref, verified
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
-class ActionOrderStatus(PlatformAction):
+class ActionOrderStatus(PlatformAction, Action):
     def name(self) -> str:
         return "action_order_status"
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from rasa_sdk import Action
 
 from core.settings import get_settings
 
@@ -65,8 +64,9 @@ class Recommendations:
     cards: list[ProductCard]
 
 
-class PlatformAction(Action):
-    """An action that reaches the platform; tests pass their own client."""
+class PlatformAction:
+    """Mixed into an action that reaches the platform; tests pass their own client.
+    Not an Action itself: rasa-sdk registers every Action subclass it finds."""
 
     def __init__(self, client: "PlatformClient | None" = None) -> None:
         self.client = client or PlatformClient()
@@ -84,9 +84,10 @@ class PlatformClient:
         http: httpx.Client | None = None,
     ) -> None:
         settings = get_settings()
-        # One connection pool for the action server's life; tests pass the api's
-        # TestClient here and reach the real routes in-process.
-        self.http = http or httpx.Client(timeout=TIMEOUT)
+        # One connection pool per process, made on first use: rasa-sdk pickles the
+        # actions into its worker process, and a live client cannot be pickled.
+        # Tests pass the api's TestClient here and reach the real routes in-process.
+        self._http = http
         self.base_url = (base_url or settings.api.public_url).rstrip("/")
         self.shop_url = (shop_url or settings.api.storefront_url).rstrip("/")
         self.admin = {
@@ -224,6 +225,21 @@ class PlatformClient:
             review_count=int(product.get("review_count") or 0),
             rating=product.get("rating"),
         )
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=TIMEOUT)
+        return self._http
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if (
+            isinstance(state.get("_http"), httpx.Client)
+            and type(state["_http"]) is httpx.Client
+        ):
+            state["_http"] = None  # the copy makes its own
+        return state
 
     def _request(
         self, method: str, path: str, *, missing_ok: bool = False, **options: Any

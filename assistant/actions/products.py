@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -77,7 +77,7 @@ def details(card: ProductCard) -> str:
     return " ".join(lines)
 
 
-class ActionProductDetails(PlatformAction):
+class ActionProductDetails(PlatformAction, Action):
     def name(self) -> str:
         return "action_product_details"
 
@@ -97,7 +97,7 @@ class ActionProductDetails(PlatformAction):
         return [SlotSet("product", card.sku)]
 
 
-class ActionCompareProducts(PlatformAction):
+class ActionCompareProducts(PlatformAction, Action):
     def name(self) -> str:
         return "action_compare_products"
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -28,7 +28,7 @@ RECIPIENTS = {
 }  # fmt: skip
 
 
-class ActionRecommend(PlatformAction):
+class ActionRecommend(PlatformAction, Action):
     def name(self) -> str:
         return "action_recommend"
 
@@ -52,7 +52,7 @@ class ActionRecommend(PlatformAction):
         return [SlotSet("shown", [c.sku for c in result.cards])]
 
 
-class ActionGiftIdeas(PlatformAction):
+class ActionGiftIdeas(PlatformAction, Action):
     def name(self) -> str:
         return "action_gift_ideas"
 

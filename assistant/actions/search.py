@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -56,7 +56,7 @@ def unavailable(dispatcher: CollectingDispatcher, what: str, exc: Exception) -> 
     return []
 
 
-class ActionSearchProducts(PlatformAction):
+class ActionSearchProducts(PlatformAction, Action):
     """A new search: the filters are what this message says, nothing older."""
 
     def name(self) -> str:
@@ -82,8 +82,12 @@ class ActionSearchProducts(PlatformAction):
             cards = self.client.search_products(query, filters_of(slots), limit=SHOWN)
         except PlatformUnavailableError as exc:
             return unavailable(dispatcher, "search", exc)
-        events = [SlotSet(name, value) for name, value in slots.items()]
-        events.append(SlotSet("query", query))
+        # Only what changed: every event is stored and re-read with the conversation.
+        events = [
+            SlotSet(name, value)
+            for name, value in {**slots, "query": query}.items()
+            if tracker.get_slot(name) != value
+        ]
         if not cards:
             dispatcher.utter_message(response="utter_nothing_found")
             return [*events, SlotSet("shown", [])]

@@ -45,7 +45,7 @@ def context_of(client: PlatformClient, tracker: Tracker) -> dict[str, Any]:
     }
 
 
-class ActionSessionStart(PlatformAction):
+class ActionSessionStart(PlatformAction, Action):
     def name(self) -> str:
         return "action_session_start"
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -22,7 +22,7 @@ def sizes_in_stock(variants: list[dict[str, Any]], sizes: list[str]) -> list[str
     ]  # fmt: skip
 
 
-class ActionSizeAdvice(PlatformAction):
+class ActionSizeAdvice(PlatformAction, Action):
     def name(self) -> str:
         return "action_size_advice"
 

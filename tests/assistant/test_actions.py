@@ -340,3 +340,18 @@ def test_a_nudge_waits_while_a_person_has_the_conversation(client: TestClient) -
 
     assert refused.status_code == 409
     assert bad.status_code == 422
+
+
+def test_the_action_server_can_load_and_copy_every_action() -> None:
+    """rasa-sdk registers every Action it finds and pickles them into its worker."""
+    import pickle
+
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("assistant.actions")
+
+    wanted = {"action_search_products", "action_add_to_cart", "validate_cart_form",
+              "action_session_start", "action_campaign_nudge"}  # fmt: skip
+    assert wanted <= set(executor.actions)
+    pickle.dumps(executor)
