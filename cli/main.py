@@ -256,6 +256,34 @@ def assistant_train(
     typer.echo("model trained" if trained else "model is up to date, not retrained")
 
 
+@assistant_app.command("vocabulary")
+def assistant_vocabulary(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="where to write it [default: assistant/nlu/vocabulary.json]"),
+    ] = None,
+) -> None:
+    """Write the NLU vocabulary (categories, colours, sizes, materials, genders,
+    product names) from the catalog; the next `cdp assistant train` uses it."""
+    from assistant.errors import EmptyCatalogError
+    from assistant.nlu.catalog_terms import VOCABULARY_PATH
+    from assistant.vocabulary import export_vocabulary
+    from core import db
+
+    path = out or VOCABULARY_PATH
+    db.create_tables()
+    with Session(db.get_engine()) as session:
+        try:
+            vocabulary = export_vocabulary(session, path)
+        except EmptyCatalogError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    counts = ", ".join(
+        f"{len(values)} {entity}" for entity, values in vocabulary["entities"].items()
+    )
+    typer.echo(f"{path}: {vocabulary['products']} products read; {counts}")
+
+
 @app.command()
 def health(url: str = "http://127.0.0.1:8000") -> None:
     """Print the health of every component of a running platform."""

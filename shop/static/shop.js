@@ -106,20 +106,28 @@
     }).finally(function () { log.scrollTop = log.scrollHeight; remember(); });
   }
 
-  // While a person has the conversation, their replies are fetched every few seconds.
+  // Messages the shopper did not ask for: a person's replies while they have the
+  // conversation (every 3 s), a campaign's opening line (every 20 s otherwise).
   var polling = null;
+  function fetchWaiting() {
+    return fetch("/v1/channels/web/messages/" + encodeURIComponent(cdp.anonymousId()), { headers: auth })
+      .then(function (r) { return r.json(); })
+      .then(function (body) {
+        (body.messages || []).forEach(showBot);
+        if (body.messages && body.messages.length) { log.scrollTop = log.scrollHeight; remember(); }
+        return body;
+      });
+  }
   function waitForAgent() {
     if (polling) return;
     polling = setInterval(function () {
-      fetch("/v1/channels/web/messages/" + encodeURIComponent(cdp.anonymousId()), { headers: auth })
-        .then(function (r) { return r.json(); })
-        .then(function (body) {
-          (body.messages || []).forEach(showBot);
-          if (body.messages && body.messages.length) { log.scrollTop = log.scrollHeight; remember(); }
-          if (!body.with_agent) { clearInterval(polling); polling = null; }
-        });
+      fetchWaiting().then(function (body) {
+        if (!body.with_agent) { clearInterval(polling); polling = null; }
+      });
     }, 3000);
   }
+  fetchWaiting().then(function (body) { if (body.with_agent) waitForAgent(); });
+  setInterval(function () { if (!polling) fetchWaiting(); }, 20000);
 
   document.getElementById("chat-form").addEventListener("submit", function (e) {
     e.preventDefault();

@@ -46,3 +46,24 @@ def test_broker_turns_a_user_message_into_a_profile_event() -> None:
     assert envelope["messageId"] == "rasa-user-abc"
     assert envelope["timestamp"] == "2026-01-01T00:00:00.500000+00:00"
     assert envelope["properties"]["intent"] == "search_product"
+
+
+def test_every_capability_story_is_understood_and_answered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`rasa test core` on assistant/tests: each message gets the intended intent
+    and the action its capability needs."""
+    from cli.assistant import is_trained, model_path
+
+    if not is_trained():
+        pytest.fail(
+            "the assistant model is missing or stale: run `cdp assistant train`"
+        )
+    result = subprocess.run(
+        [str(rasa_executable()), "test", "core", "--model", str(model_path()),
+         "--stories", "tests/test_stories.yml", "--out", str(tmp_path),
+         "--fail-on-prediction-errors"],
+        cwd=ASSISTANT_DIR, env=rasa_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+    failed = tmp_path / "failed_test_stories.yml"
+    report = failed.read_text() if failed.exists() else ""
+    assert result.returncode == 0, report[-4000:] or result.stdout[-3000:]

@@ -1,59 +1,17 @@
 """The walking skeleton's thin path, through the real processes that `cdp demo` starts:
 api, worker, action server and Rasa, on the demo catalog."""
 
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from cli.assistant import is_trained
-from cli.stack import Ports, Stack
-from tests.conftest import DEMO_CATALOG, basic, bearer
+from cli.stack import Stack
+from tests.conftest import basic, bearer
+from tests.e2e.conftest import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
-    if not is_trained():
-        pytest.fail(
-            "the assistant model is missing or stale: run `cdp assistant train`"
-        )
-    workdir = tmp_path_factory.mktemp("stack")
-    stack = Stack(
-        ports=Ports.free(),
-        workdir=workdir,
-        database_url=f"sqlite:///{workdir / 'cdp.db'}",
-        redis_url=redis_url,
-        stream=f"e2e:{uuid.uuid4().hex}:events",
-    )
-    env = {**os.environ, "DATABASE_URL": stack.database_url or ""}
-    subprocess.run(
-        [sys.executable, "-m", "cli.main", "import", "catalog", str(DEMO_CATALOG)],
-        env=env, check=True, capture_output=True,
-    )  # fmt: skip
-    stack.start()
-    try:
-        stack.wait_healthy(timeout=240)
-        yield stack
-    finally:
-        stack.stop()
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll until the probe returns something truthy (the worker is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.2)
 
 
 def profile_events(stack: Stack, visitor: str) -> list[dict[str, Any]]:
@@ -120,11 +78,13 @@ def test_assistant_answers_with_catalog_products_and_the_chat_joins_the_profile(
         assert jackets[name] == float(price), (
             f"{name} is not a women's jacket at that price"
         )
-    events = eventually(
-        lambda: (
-            len(profile_events(stack, visitor)) >= 2 and profile_events(stack, visitor)
-        )
-    )
+    wanted = {"Chat Message Received", "Chat Message Sent"}
+
+    def both_stored() -> list[dict[str, Any]]:
+        found = profile_events(stack, visitor)
+        return found if wanted <= {e["name"] for e in found} else []
+
+    events = eventually(both_stored)
     by_name = {e["name"]: e["properties"] for e in events}
     assert (
         by_name["Chat Message Received"]["text"]
@@ -147,3 +107,23 @@ def test_storefront_chat_box_reaches_the_assistant(stack: Stack) -> None:
     assert "Juno Jacket" in page.text
     assert reply.status_code == 200, reply.text
     assert "shopping assistant" in reply.json()["messages"][0]["text"]
+
+
+def test_a_sold_out_product_leaves_the_running_index_within_seconds(
+    stack: Stack,
+) -> None:
+    def top_hit() -> str:
+        body = httpx.get(
+            f"{stack.api_url}/v1/products/search",
+            params={"q": "gym duffle bag", "limit": 1}, timeout=10,
+        ).json()  # fmt: skip
+        return str(body["items"][0]["product"]["sku"])
+
+    sold_out = top_hit()
+    response = httpx.put(
+        f"{stack.api_url}/v1/products/{sold_out}/stock",
+        json={"qty": 0}, headers=bearer(), timeout=10,
+    )  # fmt: skip
+
+    assert response.status_code == 200, response.text
+    assert eventually(lambda: top_hit() != sold_out, timeout=10)

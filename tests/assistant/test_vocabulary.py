@@ -1,0 +1,130 @@
+"""The NLU vocabulary is built from the catalog and follows it."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from assistant.errors import EmptyCatalogError
+from assistant.nlu.catalog_terms import VOCABULARY_PATH
+from assistant.vocabulary import build_vocabulary, dumps, export_vocabulary
+from catalog import service
+from catalog.models import Product, ProductCreate
+
+
+def make_product(**overrides: Any) -> ProductCreate:
+    fields: dict[str, Any] = {
+        "sku": "WJ99",
+        "name": "Nova Trail Jacket",
+        "url_key": "nova-trail-jacket",
+        "categories": ["Women/Tops/Jackets", "Collections/Eco Friendly"],
+        "price": 80.0,
+        "attributes": {"material": ["Nylon", "CoolTech™"]},
+        "variants": [
+            {"sku": "WJ99-S-Teal", "size": "S", "color": "Teal", "qty": 5},
+            {"sku": "WJ99-XL-Blue", "size": "XL", "color": "Blue", "qty": 5},
+        ],
+    }
+    return ProductCreate(**{**fields, **overrides})
+
+
+def test_committed_vocabulary_is_the_demo_catalogs(
+    demo_products: list[Product],
+) -> None:
+    expected = dumps(build_vocabulary(demo_products))
+
+    assert VOCABULARY_PATH.read_text(encoding="utf-8") == expected, (
+        "assistant/nlu/vocabulary.json is stale: import the demo catalog and run "
+        "`cdp assistant vocabulary`"
+    )
+
+
+def test_export_writes_the_catalogs_own_terms(session: Session, tmp_path: Path) -> None:
+    service.import_products(session, [make_product()])
+    path = tmp_path / "vocabulary.json"
+
+    vocabulary = export_vocabulary(session, path)
+
+    entities = json.loads(path.read_text())["entities"]
+    assert entities == vocabulary["entities"]
+    assert set(entities["category"]) == {"top", "jacket"}
+    assert {"jacket", "jackets", "windbreaker"} <= set(entities["category"]["jacket"])
+    assert entities["gender"]["women"][:3] == ["female", "females", "girls"]
+    assert set(entities["color"]) == {"teal", "blue"}
+    assert "navy" in entities["color"]["blue"]
+    assert set(entities["size"]) == {"S", "XL"}
+    assert set(entities["material"]) == {"nylon", "cooltech"}
+    assert entities["product"]["Nova Trail Jacket"] == [
+        "nova jacket",
+        "nova trail jacket",
+    ]
+
+
+def test_export_adds_no_synonyms_for_what_the_catalog_lacks(
+    session: Session, tmp_path: Path
+) -> None:
+    service.import_products(session, [make_product()])
+
+    vocabulary = export_vocabulary(session, tmp_path / "vocabulary.json")
+
+    every_term = json.dumps(vocabulary["entities"])
+    assert "wristwatch" not in every_term
+    assert "backpack" not in every_term
+    assert "collection" not in every_term  # marketing categories are no kind
+
+
+def test_export_drops_a_term_two_products_share(
+    session: Session, tmp_path: Path
+) -> None:
+    twins = [
+        make_product(sku="MT1", name="Ryker Tee (Crew-neck)", url_key="r1"),
+        make_product(sku="MT2", name="Ryker Tee (V-neck)", url_key="r2"),
+    ]
+    service.import_products(session, twins)
+
+    vocabulary = export_vocabulary(session, tmp_path / "vocabulary.json")
+
+    assert vocabulary["entities"]["product"] == {
+        "Ryker Tee (Crew-neck)": ["ryker tee crew-neck"],
+        "Ryker Tee (V-neck)": ["ryker tee v-neck"],
+    }
+
+
+def test_export_refuses_an_empty_catalog(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "vocabulary.json"
+
+    with pytest.raises(EmptyCatalogError, match="cdp import catalog"):
+        export_vocabulary(session, path)
+
+    assert not path.exists()
+
+
+def test_cli_writes_the_vocabulary_of_the_database_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.main import app
+    from core import db
+    from core.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cdp.db'}")
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    runner = CliRunner()
+    out = tmp_path / "vocabulary.json"
+    try:
+        empty = runner.invoke(app, ["assistant", "vocabulary", "--out", str(out)])
+        with Session(db.get_engine()) as session:
+            service.import_products(session, [make_product()])
+        written = runner.invoke(app, ["assistant", "vocabulary", "--out", str(out)])
+    finally:
+        db.get_engine().dispose()
+        get_settings.cache_clear()
+        db.get_engine.cache_clear()
+
+    assert empty.exit_code == 1, empty.output
+    assert written.exit_code == 0, written.output
+    assert "1 products read" in written.output
+    assert "Nova Trail Jacket" in json.loads(out.read_text())["entities"]["product"]
