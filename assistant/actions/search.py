@@ -77,7 +77,11 @@ class ActionSearchProducts(PlatformAction, Action):
         tracker: Tracker,
         query: str,
         slots: dict[str, Any],
+        *,
+        empty: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Search, show, remember; ``empty`` is what to say when nothing is found,
+        if something better than the general answer fits."""
         try:
             cards = self.client.search_products(query, filters_of(slots), limit=SHOWN)
         except PlatformUnavailableError as exc:
@@ -88,6 +92,9 @@ class ActionSearchProducts(PlatformAction, Action):
             for name, value in {**slots, "query": query}.items()
             if tracker.get_slot(name) != value
         ]
+        if not cards and empty:
+            dispatcher.utter_message(text=empty)
+            return events
         if not cards:
             dispatcher.utter_message(response="utter_nothing_found")
             return [*events, SlotSet("shown", [])]
@@ -128,7 +135,14 @@ class ActionRefineSearch(ActionSearchProducts):
             elif shown and direction == "pricier":
                 slots["min_price"] = round(max(shown) + 0.01, 2)
                 slots["max_price"] = None
-        return self.search(dispatcher, tracker, query, slots)
+        cheapest = (
+            "Those were already the cheapest I have for that search. Shall I look in "
+            "another category or colour?"
+        )
+        return self.search(
+            dispatcher, tracker, query, slots,
+            empty=cheapest if direction == "cheaper" else None,
+        )  # fmt: skip
 
     def _shown_prices(self, tracker: Tracker) -> list[float]:
         prices = []

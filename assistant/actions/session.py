@@ -32,6 +32,9 @@ def context_of(client: PlatformClient, tracker: Tracker) -> dict[str, Any]:
         ),
         None,
     )
+    # A tracker may send only the sku; the shopper knows the product by its name.
+    card = client.product(viewed) if viewed and " " not in viewed else None
+    viewed = card.name if card else viewed
     recommendations = client.recommendations(ref, limit=1)
     cart = client.cart(tracker.sender_id) if ref.startswith("anonymous_id:") else None
     traits = profile.get("traits") or {}

@@ -355,3 +355,39 @@ def test_the_action_server_can_load_and_copy_every_action() -> None:
               "action_session_start", "action_campaign_nudge"}  # fmt: skip
     assert wanted <= set(executor.actions)
     pickle.dumps(executor)
+
+
+def test_cheaper_than_the_cheapest_says_so(platform: PlatformClient) -> None:
+    from assistant.actions.search import ActionRefineSearch
+
+    _, first = run(ActionSearchProducts(platform), make_tracker(
+        "yoga pants for women under 50",
+        entities(category="pants", gender="women", max_price="50"),
+    ))  # fmt: skip
+    slots = slots_of(first)
+    for _ in range(5):  # cheaper, and cheaper again, until there is nothing left
+        messages, events = run(ActionRefineSearch(platform), make_tracker(
+            "cheaper", entities(price_direction="cheaper"), intent="refine_search",
+            slots=slots,
+        ))  # fmt: skip
+        slots = {**slots, **slots_of(events)}
+        if not slots.get("shown"):
+            break
+
+    assert messages[0]["text"].startswith("Those were already the cheapest I have")
+
+
+def test_a_returning_shopper_is_greeted_with_the_name_of_what_they_viewed(
+    platform: PlatformClient, engine: Engine
+) -> None:
+    from assistant.actions.session import context_of
+    from events.worker import Worker
+    from tests.events.test_worker import drain, envelope, publish
+
+    drain(Worker(engine, publish(envelope("v-1", anonymousId="visitor-1",
+                                          properties={"sku": "WJ06"}))))  # fmt: skip
+
+    context = context_of(platform, make_tracker("hi", intent="greet"))
+
+    assert context["returning"] is True
+    assert context["last_viewed"] == "Juno Jacket"
