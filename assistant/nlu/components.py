@@ -144,18 +144,8 @@ class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
             if any(_contains_other(e, match) for e in overlapping):
                 continue  # inside a product name DIET found ("Junoo Jacket")
             entities = [e for e in entities if e not in overlapping]
-            entities.append(self._entity(match))
+            entities.append(_entity(match, self.name))
         return sorted(entities, key=lambda e: e.get("start", 0))
-
-    def _entity(self, match: Match) -> dict[str, Any]:
-        return {
-            "entity": match.entity,
-            "value": match.value,
-            "start": match.start,
-            "end": match.end,
-            "confidence_entity": 1.0,
-            "extractor": self.name,
-        }
 
 
 @DefaultV1Recipe.register(
@@ -198,20 +188,10 @@ class PriceEntityExtractor(GraphComponent, EntityExtractorMixin):
                 for e in message.get(ENTITIES, [])
                 if not any(_overlaps(e, m.start, m.end) for m in found)
             ]
-            prices = [self._entity(m) for m in found]
+            prices = [_entity(m, self.name) for m in found]
             entities = sorted(kept + prices, key=lambda e: e.get("start", 0))
             message.set(ENTITIES, entities, add_to_output=True)
         return messages
-
-    def _entity(self, match: PriceMatch) -> dict[str, Any]:
-        return {
-            "entity": match.entity,
-            "value": match.value,
-            "start": match.start,
-            "end": match.end,
-            "confidence_entity": 1.0,
-            "extractor": self.name,
-        }
 
 
 @DefaultV1Recipe.register(
@@ -292,3 +272,15 @@ def _contains_other(entity: dict[str, Any], match: Match) -> bool:
         and entity.get("end", 0) >= match.end
         and entity.get("end", 0) - entity.get("start", 0) > match.end - match.start
     )
+
+
+def _entity(match: Match | PriceMatch, extractor: str) -> dict[str, Any]:
+    """A match in the shape Rasa gives every extracted entity."""
+    return {
+        "entity": match.entity,
+        "value": match.value,
+        "start": match.start,
+        "end": match.end,
+        "confidence_entity": 1.0,
+        "extractor": extractor,
+    }
