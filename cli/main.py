@@ -25,7 +25,9 @@ import_app = typer.Typer(help="Import shop data from files.", no_args_is_help=Tr
 db_app = typer.Typer(help="The profile store.", no_args_is_help=True)
 assistant_app = typer.Typer(help="The Rasa shopping assistant.", no_args_is_help=True)
 index_app = typer.Typer(help="The recommender's product index.", no_args_is_help=True)
-segments_app = typer.Typer(help="Buying stages and retention.", no_args_is_help=True)
+segments_app = typer.Typer(
+    help="Buying stages, retention and segments.", no_args_is_help=True
+)
 app.add_typer(import_app, name="import")
 app.add_typer(db_app, name="db")
 app.add_typer(assistant_app, name="assistant")
@@ -243,6 +245,84 @@ def segments_refresh() -> None:
     with Session(db.get_engine()) as session:
         changed = service.refresh_all(session)
     typer.echo(f"{changed} moves recorded in {time.perf_counter() - started:.1f}s")
+
+
+@segments_app.command("predict")
+def segments_predict(
+    clv_days: Annotated[
+        int, typer.Option(min=30, help="the lifetime value's horizon, in days")
+    ] = 365,
+) -> None:
+    """Fit the purchase propensity and lifetime value models on the shop's order
+    history, then store predictions and the best contact time for every profile;
+    run it daily or weekly."""
+    from core import db
+    from segments import predictions
+
+    db.create_tables()
+    started = time.perf_counter()
+    with Session(db.get_engine()) as session:
+        try:
+            model = predictions.fit_store(session, clv_days=clv_days)
+        except predictions.NotEnoughHistoryError as exc:
+            typer.echo(f"no model fitted: {exc.msg}", err=True)
+            raise typer.Exit(1) from None
+        path = predictions.save(model)
+        run = predictions.refresh_predictions(session, model=model)
+    typer.echo(f"fitted on {model.profiles} profiles with orders, saved to {path}")
+    v = model.validation
+    if "propensity_auc" in v:
+        typer.echo(
+            f"held-out check: propensity AUC {v['propensity_auc']:.3f} "
+            f"(recency alone {v['recency_auc']:.3f})"
+        )
+    if "clv_mae" in v:
+        typer.echo(
+            f"held-out check: lifetime value MAE {v['clv_mae']:.2f} "
+            f"(spend of the last {clv_days} days {v['last_period_mae']:.2f})"
+        )
+    typer.echo(
+        f"{run.profiles} profiles: {run.scored} with predictions, "
+        f"{run.with_contact_time} with a contact time, "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@segments_app.command("recompute")
+def segments_recompute() -> None:
+    """Test every profile against every segment again: after editing the segment
+    file, or to repair. Events and time windows keep them current otherwise."""
+    from core import db
+    from segments import membership
+
+    db.create_tables()
+    started = time.perf_counter()
+    with Session(db.get_engine()) as session:
+        moves = membership.recompute_all(session)
+    typer.echo(
+        f"{moves.entered} entries and {moves.exited} exits recorded "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@segments_app.command("check")
+def segments_check(
+    path: Annotated[
+        Path | None, typer.Argument(help="default: the configured file")
+    ] = None,
+) -> None:
+    """Check a segment file; every mistake is printed with its line."""
+    from core.settings import get_settings
+    from segments import definitions
+    from segments.definitions import InvalidSegmentsError
+
+    path = path or get_settings().segments.definitions_path
+    try:
+        parsed = definitions.parse(path.read_text(encoding="utf-8"), name=path.name)
+    except InvalidSegmentsError as exc:
+        typer.echo("\n".join(exc.problems), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{path.name}: {len(parsed.segments)} segments, no mistakes")
 
 
 @assistant_app.command("train")

@@ -69,6 +69,18 @@ class IdentitySettings(BaseModel):
     default_region: str = "US"
 
 
+class SegmentSettings(BaseModel):
+    # The marketers' segment definitions; edits are picked up while running.
+    definitions_path: Path = ROOT / "shop" / "segments.yml"
+    # How often the worker re-evaluates profiles whose time windows ran out.
+    recheck_seconds: float = Field(default=30.0, gt=0)
+
+
+class PredictionSettings(BaseModel):
+    # The fitted propensity and lifetime value models (`cdp segments predict`).
+    model_path: Path = ROOT / "var" / "models" / "predictions.joblib"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDP_",
@@ -92,6 +104,8 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = TrackingSettings()
     recommender: RecommenderSettings = RecommenderSettings()
     identity: IdentitySettings = IdentitySettings()
+    segments: SegmentSettings = SegmentSettings()
+    predictions: PredictionSettings = PredictionSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> "Settings":

@@ -3,7 +3,6 @@ with the line of every key, so each problem is reported where it is written:
 ``rules.yml, line 9: unknown key 'uniqe' in types.email; accepted: unique, ...``.
 """
 
-import types
 import typing
 from typing import Any, TypeVar
 
@@ -52,7 +51,10 @@ def validate(
         return model.model_validate(tree)
     except ValidationError as exc:
         problems = [_problem(model, e, lines) for e in exc.errors()]
-        raise error(name, problems) from None
+        # A value that fits no branch of a union fails each branch: the first
+        # branch's reason is the one written for people.
+        unique = list(dict.fromkeys(problems))
+        raise error(name, _first_per_place(unique)) from None
 
 
 def compose(
@@ -108,35 +110,77 @@ def _plain(
 def _problem(
     model: type[BaseModel], error: Any, lines: dict[Loc, int]
 ) -> tuple[int, str]:
-    loc = tuple(error["loc"])
+    raw = tuple(error["loc"])
+    loc = _written(raw, lines, keep_last=error["type"] == "missing")
     where = ".".join(str(part) for part in loc)
     line = line_of(lines, loc)
     if error["type"] == "extra_forbidden":
         section = ".".join(str(part) for part in loc[:-1]) or "the mapping"
-        accepted = ", ".join(_accepted_keys(model, loc[:-1]))
+        accepted = ", ".join(_accepted_keys(model, raw[:-1]))
         return line, f"unknown key {loc[-1]!r} in {section}; accepted: {accepted}"
     if error["type"] == "missing":
         return line, f"{where} is required"
     return line, f"{where}: {error['msg']}, got {error['input']!r}"
 
 
+def _written(loc: Loc, lines: Lines, *, keep_last: bool) -> Loc:
+    """The part of an error's location that is written in the file: pydantic adds
+    the names of union branches and their tags, which no reader wrote."""
+    kept: Loc = ()
+    for index, part in enumerate(loc):
+        following = loc[index + 1] if index + 1 < len(loc) else None
+        if following is not None and _is_tag(kept, part, following, lines):
+            continue
+        if (*kept, part) in lines or (keep_last and following is None):
+            kept = (*kept, part)
+    return kept
+
+
+def _is_tag(kept: Loc, part: str | int, following: str | int, lines: Lines) -> bool:
+    # A union's tag names a key of the mapping, and the next part is a sibling key.
+    return (*kept, following) in lines and (*kept, part, following) not in lines
+
+
+def _first_per_place(problems: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    seen: set[tuple[int, str]] = set()
+    first = []
+    for line, reason in problems:
+        place = (line, reason.split(": ", 1)[0])
+        if place not in seen:
+            seen.add(place)
+            first.append((line, reason))
+    return first
+
+
 def _accepted_keys(model: type[BaseModel], loc: Loc) -> list[str]:
-    current: type[BaseModel] | None = model
+    """The keys the mapping at ``loc`` accepts. ``loc`` is pydantic's, with list
+    indexes and union tags, which are stepped over."""
+    candidates = [model]
     for part in loc:
-        field = current.model_fields.get(str(part)) if current else None
-        current = _model_in(field.annotation) if field else None
-    return list(current.model_fields) if current else []
+        owners = [m for m in candidates if _field(m, str(part)) is not None]
+        inner = [
+            found for m in owners
+            for found in _models_in(_field(m, str(part)).annotation)  # type: ignore[union-attr]
+        ]  # fmt: skip
+        candidates = inner or owners or candidates
+    if len(candidates) != 1:
+        return []
+    return [f.alias or name for name, f in candidates[0].model_fields.items()]
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) in (
-        typing.Union,
-    ):
-        found = [_model_in(arg) for arg in typing.get_args(annotation)]
-        return next((m for m in found if m is not None), None)
+def _field(model: type[BaseModel], key: str) -> Any:
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return field
     return None
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Every model a value of this annotation may be: through lists, dicts, unions
+    and ``Annotated``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
 def line_of(lines: dict[Loc, int], loc: Loc) -> int:

@@ -21,6 +21,7 @@ from events.queue import Consumer
 from profiles import service as profiles
 from profiles.errors import ConcurrentIdentityError
 from profiles.models import Event, IdentityType, Profile
+from segments import membership as segment_membership
 from segments import service as segments
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,16 @@ class Worker:
                 extra={"profiles": len(profile_ids), "error": type(exc).__name__},
             )
 
+    def recheck_segments(self) -> None:
+        """Memberships whose time windows ran out, without waiting for an event."""
+        try:
+            with Session(self.engine) as session:
+                segment_membership.recheck_due(session)
+        except (SQLAlchemyError, ValueError) as exc:
+            logger.warning(
+                "segment windows not rechecked", extra={"error": type(exc).__name__}
+            )
+
     def _run_one_by_one(self, entries: list[tuple[str, dict[str, Any]]]) -> int:
         for entry_id, envelope in entries:
             try:
@@ -228,12 +239,16 @@ class Worker:
         logger.info("worker started", extra={"consumer": self.consumer.name})
         idle_ms = get_settings().tracking.claim_idle_ms
         heartbeat = self.consumer.stream + HEARTBEAT_SUFFIX
-        last_claim = 0.0
+        recheck_seconds = get_settings().segments.recheck_seconds
+        last_claim = last_recheck = 0.0
         while self.running:
             self.client.set(heartbeat, datetime.now(UTC).isoformat(), ex=15)
             if time.monotonic() - last_claim > min(30.0, idle_ms / 1000):
                 self.consumer.claim_abandoned(idle_ms)
                 last_claim = time.monotonic()
+            if time.monotonic() - last_recheck > recheck_seconds:
+                self.recheck_segments()
+                last_recheck = time.monotonic()
             self.run_once()
         logger.info("worker stopped", extra={"applied": self.applied})
 

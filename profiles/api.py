@@ -147,5 +147,7 @@ def unmerge_profile(
     buying stage and retention cell again."""
     survivor = service.get_by_ref_or_raise(session, ref)
     result = service.unmerge(session, survivor, request.other_profile_id)
-    segments.refresh(session, [survivor.id, request.other_profile_id])
+    segments.refresh(
+        session, [survivor.id, request.other_profile_id], reason="profiles unmerged"
+    )
     return result

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, update
@@ -24,6 +24,7 @@ from profiles.identity import normalise, parse_ref
 from profiles.models import (
     Consent,
     ConsentCreate,
+    ConsentStatus,
     DeletionReport,
     Event,
     Identity,
@@ -314,6 +315,8 @@ def merge(
     survivor.updated_at = utcnow()
     other.merged_into = survivor.id
     session.add_all([survivor, other])
+    # What is derived from ``other`` (its segments) must be taken down too.
+    session.info.setdefault("touched_profiles", set()).update((survivor.id, other.id))
     logger.info("profiles merged", extra={"survivor": survivor.id, "other": other.id})
 
 
@@ -782,3 +785,141 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# Readers for many profiles at once: what segment evaluation over a batch needs,
+# in one query each instead of one per profile.
+
+
+class OrderFigures(NamedTuple):
+    placed_at: datetime
+    total: float
+    currency: str
+    status: str
+
+
+class ProfileFacts(NamedTuple):
+    """The columns of a profile that rules test, without loading the whole row."""
+
+    id: str
+    merged_into: str | None
+    traits: dict[str, Any]
+    created_at: datetime
+    last_seen_at: datetime | None
+
+
+def list_profile_facts(
+    session: Session, profile_ids: Sequence[str]
+) -> list[ProfileFacts]:
+    statement = select(
+        Profile.id, Profile.merged_into, Profile.traits, Profile.created_at,
+        Profile.last_seen_at,
+    ).where(col(Profile.id).in_(list(profile_ids)))  # fmt: skip
+    return sorted(
+        (ProfileFacts(*row) for row in session.exec(statement)), key=lambda p: p.id
+    )
+
+
+def list_orders_of(
+    session: Session, profile_ids: Sequence[str]
+) -> dict[str, list[OrderFigures]]:
+    found: dict[str, list[OrderFigures]] = {p: [] for p in profile_ids}
+    statement = select(
+        Order.profile_id, Order.placed_at, Order.total, Order.currency, Order.status
+    ).where(col(Order.profile_id).in_(list(profile_ids)))
+    for profile_id, *figures in session.exec(statement):
+        found[profile_id].append(OrderFigures(*figures))
+    return found
+
+
+def list_events_of(
+    session: Session,
+    profile_ids: Sequence[str],
+    *,
+    names: Sequence[str],
+    since: datetime | None = None,
+) -> dict[str, list[tuple[str, datetime, dict[str, Any]]]]:
+    """(name, time, properties) of the named events, newest first per profile."""
+    found: dict[str, list[tuple[str, datetime, dict[str, Any]]]] = {
+        p: [] for p in profile_ids
+    }
+    if not names:
+        return found
+    statement = select(
+        Event.profile_id, Event.name, Event.timestamp, Event.properties
+    ).where(col(Event.profile_id).in_(list(profile_ids)), col(Event.name).in_(names))
+    if since is not None:
+        statement = statement.where(Event.timestamp >= since)
+    statement = statement.order_by(col(Event.timestamp).desc())
+    for profile_id, name, at, properties in session.exec(statement):
+        found[profile_id].append((name, _aware(at), properties or {}))
+    return found
+
+
+def granted_purposes_of(
+    session: Session, profile_ids: Sequence[str]
+) -> dict[str, frozenset[str]]:
+    """The purposes each profile's consent is granted for now (the latest decision
+    per purpose counts)."""
+    latest: dict[tuple[str, str], ConsentStatus] = {}
+    statement = (
+        select(Consent.profile_id, Consent.purpose, Consent.status)
+        .where(col(Consent.profile_id).in_(list(profile_ids)))
+        .order_by(col(Consent.recorded_at), col(Consent.id))
+    )
+    for profile_id, purpose, status in session.exec(statement):
+        latest[(profile_id, purpose)] = status
+    granted: dict[str, set[str]] = {p: set() for p in profile_ids}
+    for (profile_id, purpose), status in latest.items():
+        if status == ConsentStatus.granted:
+            granted[profile_id].add(purpose)
+    return {p: frozenset(purposes) for p, purposes in granted.items()}
+
+
+def list_recent_events(
+    session: Session, *, names: Sequence[str], since: datetime, limit: int
+) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """(profile id, name, properties) of everyone's named events since then, the
+    newest ``limit`` of them."""
+    statement = (
+        select(Event.profile_id, Event.name, Event.properties)
+        .where(col(Event.name).in_(names), Event.timestamp >= since)
+        .order_by(col(Event.timestamp).desc())
+        .limit(limit)
+    )
+    return [(p, n, props or {}) for p, n, props in session.exec(statement)]
+
+
+def list_live_ids(
+    session: Session, *, after: str | None = None, limit: int = 500
+) -> list[str]:
+    """Ids of the profiles not merged into another, in id order, after ``after``:
+    page through all with the last id of each page."""
+    statement = select(Profile.id).where(col(Profile.merged_into).is_(None))
+    if after is not None:
+        statement = statement.where(col(Profile.id) > after)
+    return list(session.exec(statement.order_by(col(Profile.id)).limit(limit)))
+
+
+def list_activity_of(
+    session: Session,
+    profile_ids: Sequence[str],
+    *,
+    since: datetime,
+    leave_out: Sequence[str] = (),
+) -> dict[str, list[tuple[datetime, dict[str, Any]]]]:
+    """(time, context) of each profile's events since ``since``, oldest first,
+    without the events named in ``leave_out``."""
+    found: dict[str, list[tuple[datetime, dict[str, Any]]]] = {
+        p: [] for p in profile_ids
+    }
+    named_otherwise = col(Event.name).is_(None) | col(Event.name).not_in(leave_out)
+    statement = (
+        select(Event.profile_id, Event.timestamp, Event.context)
+        .where(col(Event.profile_id).in_(list(profile_ids)))
+        .where(Event.timestamp >= since, named_otherwise)
+        .order_by(col(Event.timestamp))
+    )
+    for profile_id, at, context in session.exec(statement):
+        found[profile_id].append((_aware(at), context or {}))
+    return found

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from catalog.models import ProductPublic
+from segments.persuasion import Cue
 from segments.stages import Stage
 
 Strategy = Literal[
@@ -43,6 +44,12 @@ class Recommendation(BaseModel):
     product: ProductPublic
     score: float
     reason: str
+    cues: list[Cue] = Field(
+        default=[],
+        description="persuasion cues the shop's own figures support: social_proof "
+        "(it has reviews), scarcity (its stock count is low); send them with the "
+        "exposure event when shown",
+    )
 
 
 class RecommendationList(BaseModel):

@@ -26,6 +26,7 @@ from recommender.strategies import (
     Shopper,
     matches,
     orientation_leaders,
+    true_cues,
 )
 from segments import stages
 from segments.stages import Stage, StageResult
@@ -190,6 +191,7 @@ class Recommender:
                 product=ProductPublic.of(p),
                 score=round(s, 4),
                 reason=f"matches '{query}'",
+                cues=true_cues(p),
             )
             for s, p in scored[:limit]
         ]

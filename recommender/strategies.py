@@ -27,6 +27,8 @@ from catalog.models import Product, ProductPublic
 from core.yaml_files import YamlFileError, load_model
 from recommender.index import ProductIndex, department
 from recommender.models import Filters, Recommendation
+from segments import persuasion
+from segments.persuasion import Cue
 from segments.stages import Stage, StageResult
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("strategies.yml")
@@ -435,6 +437,17 @@ def social_proof(product: Product) -> str:
     return f"rated {product.rating:.1f} of 5 in {product.review_count} review{plural}"
 
 
+def true_cues(product: Product) -> list[Cue]:
+    """The cues the product's own figures support: social proof from its reviews,
+    scarcity from a low stock count the shop reported. None is ever made up."""
+    cues = []
+    if social_proof(product):
+        cues.append(Cue.social_proof)
+    if product.in_stock and 0 < product.qty <= persuasion.get_rules().low_stock:
+        cues.append(Cue.scarcity)
+    return cues
+
+
 def matches(product: Product, filters: Filters) -> bool:
     if not product.active:
         return False
@@ -536,5 +549,6 @@ def recency_weight(at: datetime, half_life_hours: float) -> float:
 
 def _item(product: Product, score: float, reason: str) -> Recommendation:
     return Recommendation(
-        product=ProductPublic.of(product), score=round(float(score), 4), reason=reason
-    )
+        product=ProductPublic.of(product), score=round(float(score), 4),
+        reason=reason, cues=true_cues(product),
+    )  # fmt: skip

@@ -1,5 +1,5 @@
-"""Keeping each profile's stage and retention cell current, with their history.
-No HTTP here."""
+"""Keeping each profile's stage, retention cell, customer type and persuasion type
+current, with their history. No HTTP here."""
 
 import logging
 from collections.abc import Iterable
@@ -10,21 +10,29 @@ from sqlmodel import Session, col, select
 
 from catalog import service as catalog
 from profiles import service as profiles
-from profiles.models import Order, Profile
-from segments import retention, stages
+from profiles.models import Event, Order, Profile
+from segments import customer_types, membership, persuasion, retention, stages
 from segments.models import Flow, Funnel, ProfileState, RetentionGrid, StateChange
 
 logger = logging.getLogger(__name__)
-# The stage reads this many of the profile's latest events.
+# The stage reads this many of the profile's latest events; the customer type and
+# the persuasion type read PROFILE_EVENTS.
 STAGE_EVENTS = 200
+PROFILE_EVENTS = 500
 
 
 def refresh(
-    session: Session, profile_ids: Iterable[str], *, now: datetime | None = None
+    session: Session,
+    profile_ids: Iterable[str],
+    *,
+    now: datetime | None = None,
+    reason: str = "new events",
 ) -> int:
     """Recompute the stage and the cell of these profiles (merged ones through their
-    survivor); a change is recorded with its reason. Returns how many changed."""
+    survivor), then their segments; a change is recorded with its reason. Returns
+    how many stages, cells, customer types and persuasion types changed."""
     now = now or datetime.now(UTC)
+    profile_ids = list(profile_ids)
     changed = 0
     done: set[str] = set()
     for profile_id in profile_ids:
@@ -33,6 +41,7 @@ def refresh(
             continue
         done.add(profile.id)
         changed += _refresh_one(session, profile, now)
+    membership.evaluate(session, [*profile_ids, *done], reason=reason, now=now)
     session.commit()
     return changed
 
@@ -41,6 +50,9 @@ def refresh_all(session: Session, *, batch: int = 500) -> int:
     """Every live profile again: time windows (a sleeper, an expired evaluation)
     move without an event, so this runs on a schedule (`cdp segments refresh`)."""
     changed, offset = 0, 0
+    # The population rates persuasion types are measured against: once per run.
+    persuasion.refresh_population(session)
+    session.commit()
     while True:
         ids = session.exec(
             select(Profile.id).where(col(Profile.merged_into).is_(None))
@@ -48,48 +60,101 @@ def refresh_all(session: Session, *, batch: int = 500) -> int:
         ).all()  # fmt: skip
         if not ids:
             return changed
-        changed += refresh(session, ids)
+        changed += refresh(session, ids, reason="scheduled refresh")
         offset += batch
 
 
 def _refresh_one(session: Session, profile: Profile, now: datetime) -> int:
     events = profiles.list_events(
-        session, profile, limit=STAGE_EVENTS, event_type="track"
+        session, profile, limit=PROFILE_EVENTS, event_type="track"
     )
+    orders = list(session.exec(select(Order).where(Order.profile_id == profile.id)))
     signals = stages.signals_of(events)
+    categories = _categories_of(session, signals)
+    stage = stages.classify(
+        stages.signals_of(events[:STAGE_EVENTS]),
+        category_of={sku: paths[0] for sku, paths in categories.items()},
+        now=now,
+    )
+    placed = [o.placed_at for o in orders if o.status == "completed"]
+    cell = retention.classify(placed, now=now)
+    kind = _customer_type(signals, events, orders, categories, now)
+    persuaded = _persuasion(session, profile.id, events, now)
+
+    state = session.get(ProfileState, profile.id)
+    moved = _record_moves(
+        session, profile.id, _current(state), now,
+        stage=(stage.stage.value, stage.reason), retention=(cell.cell, cell.reason),
+        customer_type=(kind.customer_type, kind.reason),
+        persuasion=(persuaded.persuasion_type, persuaded.reason),
+    )  # fmt: skip
+    state = state or ProfileState(profile_id=profile.id, stage=stage.stage.value)
+    if "stage" in moved:
+        state.stage_since = now
+    if "retention" in moved:
+        state.retention_since = now
+    state.stage, state.stage_reason = stage.stage.value, stage.reason
+    state.retention, state.retention_reason = cell.cell, cell.reason
+    state.customer_type, state.customer_type_reason = kind.customer_type, kind.reason
+    state.persuasion_type, state.persuasion_reason = (
+        persuaded.persuasion_type, persuaded.reason
+    )  # fmt: skip
+    state.persuasion_evidence = [e.model_dump() for e in persuaded.evidence]
+    state.updated_at = now
+    session.add(state)
+    return len(moved)
+
+
+def _categories_of(
+    session: Session, signals: list[stages.Signal]
+) -> dict[str, list[str]]:
     skus = {sku for s in signals for sku in s.skus}
-    category_of = {
-        sku: p.categories[0]
+    return {
+        sku: p.categories
         for sku, p in catalog.get_many(session, skus).items()
         if p.categories
     }
-    stage = stages.classify(signals, category_of=category_of, now=now)
-    placed = [
-        o.placed_at
-        for o in session.exec(select(Order).where(Order.profile_id == profile.id))
-        if o.status == "completed"
-    ]
-    cell = retention.classify(placed, now=now)
-    state = session.get(ProfileState, profile.id)
-    first = state is None
+
+
+def _customer_type(
+    signals: list[stages.Signal], events: list[Event], orders: list[Order],
+    categories: dict[str, list[str]], now: datetime,
+) -> customer_types.CustomerTypeResult:  # fmt: skip
+    behaviour = customer_types.behaviour_of(
+        signals, orders, discounted=customer_types.discounted_orders(events),
+        categories_of=categories, now=now,
+    )  # fmt: skip
+    return customer_types.classify(behaviour)
+
+
+def _persuasion(
+    session: Session, profile_id: str, events: list[Event], now: datetime
+) -> persuasion.PersuasionResult:
+    tallies = persuasion.tally(events, now=now)
+    persuasion.save_tallies(session, profile_id, tallies)
+    return persuasion.assess(tallies, persuasion.get_population(session))
+
+
+def _current(state: ProfileState | None) -> dict[str, str | None]:
+    """Where the profile stood before this refresh; nowhere, for a new one."""
     if state is None:
-        state = ProfileState(profile_id=profile.id, stage=stage.stage.value)
-    moves = 0
-    if first or state.stage != stage.stage.value:
-        old = None if first else state.stage
-        _record(session, profile.id, "stage", old, stage.stage.value, stage.reason, now)
-        state.stage_since, moves = now, moves + 1
-    if (first and cell.cell is not None) or (
-        not first and state.retention != cell.cell
-    ):
-        old = None if first else state.retention
-        _record(session, profile.id, "retention", old, cell.cell, cell.reason, now)
-        state.retention_since, moves = now, moves + 1
-    state.stage, state.stage_reason = stage.stage.value, stage.reason
-    state.retention, state.retention_reason = cell.cell, cell.reason
-    state.updated_at = now
-    session.add(state)
-    return moves
+        return {}
+    return {"stage": state.stage, "retention": state.retention,
+            "customer_type": state.customer_type,
+            "persuasion": state.persuasion_type}  # fmt: skip
+
+
+def _record_moves(
+    session: Session, profile_id: str, before: dict[str, str | None], at: datetime,
+    **after: tuple[str | None, str],
+) -> set[str]:  # fmt: skip
+    """Record each kind whose value changed, with its reason; the kinds moved."""
+    moved = set()
+    for kind, (value, reason) in after.items():
+        if before.get(kind) != value:
+            _record(session, profile_id, kind, before.get(kind), value, reason, at)
+            moved.add(kind)
+    return moved
 
 
 def _record(

@@ -1,0 +1,463 @@
+"""Segments as marketers write them: conditions in YAML, checked line by line, and
+tested against what is known of one profile (its ``Facts``).
+
+A segment is a name, a description and one condition. A condition is written as a
+mapping whose first key says what it tests:
+
+- ``all`` / ``any``: a list of conditions; ``not``: one condition.
+- ``trait: city`` with ``equals``, ``one_of``, ``contains``, ``exists`` or
+  ``min``/``max``.
+- ``computed: order_count`` (or revenue, average_order_value, days_since_last_order,
+  days_since_last_seen, days_since_created) with ``min``/``max``.
+- ``event: Product Viewed`` (or a list of names) with ``where`` on its properties,
+  ``within_days``, ``count`` (default: at least once) and ``sum`` of a property.
+- ``stage``, ``retention``, ``customer_type``, ``persuasion_type``: one value or a list.
+- ``prediction: propensity_30d`` (or clv) with ``min``/``max``.
+- ``consent: email_marketing``: the purpose is granted now.
+
+Evaluation also says *when* the answer could change with no new event (the oldest
+counted event leaves its window, a last order grows old), so memberships expire on
+schedule without recomputing everyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from core.yaml_files import YamlFileError, load_model
+from segments.stages import Stage
+
+KINDS = (
+    "all", "any", "not", "trait", "computed", "event", "stage", "retention",
+    "customer_type", "persuasion_type", "prediction", "consent",
+)  # fmt: skip
+COMPUTED = (
+    "order_count", "revenue", "average_order_value", "days_since_last_order",
+    "days_since_last_seen", "days_since_created",
+)  # fmt: skip
+PREDICTIONS = ("propensity_30d", "clv")
+Scalar = str | int | float | bool
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+DAY = timedelta(days=1)
+_TICK = timedelta(seconds=1)
+
+
+class InvalidSegmentsError(YamlFileError):
+    code = "invalid_segments"
+
+
+@dataclass
+class Facts:
+    """What one profile's conditions are tested against. ``changes`` collects the
+    times at which an answer would change without any new event."""
+
+    now: datetime
+    traits: dict[str, Any] = field(default_factory=dict)
+    computed: dict[str, float | None] = field(default_factory=dict)
+    # Event name -> (time, properties), newest first.
+    events: dict[str, list[tuple[datetime, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    state: dict[str, str | None] = field(default_factory=dict)
+    predictions: dict[str, float | None] = field(default_factory=dict)
+    consents: frozenset[str] = frozenset()
+    changes: list[datetime] = field(default_factory=list)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Bounds(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    def holds(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        if self.min is not None and value < self.min:
+            return False
+        return self.max is None or value <= self.max
+
+    def _need_a_bound(self) -> None:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+
+
+class AllOf(_Strict):
+    all: list[Condition] = Field(min_length=1)
+
+    def test(self, facts: Facts) -> bool:
+        # Every part runs (no short cut) so each one's change time is known.
+        results = [c.test(facts) for c in self.all]
+        return all(results)
+
+
+class AnyOf(_Strict):
+    any: list[Condition] = Field(min_length=1)
+
+    def test(self, facts: Facts) -> bool:
+        results = [c.test(facts) for c in self.any]
+        return any(results)
+
+
+class NotCondition(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    not_: Condition = Field(alias="not")
+
+    def test(self, facts: Facts) -> bool:
+        return not self.not_.test(facts)
+
+
+class TraitCondition(_Bounds):
+    trait: str = Field(min_length=1, max_length=128)
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = Field(default=None, min_length=1)
+    contains: str | None = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> TraitCondition:
+        given = [
+            name for name in ("equals", "one_of", "contains", "exists")
+            if getattr(self, name) is not None
+        ]  # fmt: skip
+        if self.min is not None or self.max is not None:
+            given.append("min/max")
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of equals, one_of, contains, exists or min/max; "
+                f"got {', '.join(given) or 'none'}"
+            )
+        return self
+
+    def test(self, facts: Facts) -> bool:
+        value = facts.traits.get(self.trait)
+        if self.exists is not None:
+            return (value is not None) is self.exists
+        if value is None:
+            return False
+        if self.equals is not None:
+            return _same(value, self.equals)
+        if self.one_of is not None:
+            return any(_same(value, option) for option in self.one_of)
+        if self.contains is not None:
+            return _contains(value, self.contains)
+        return self.holds(_number(value))
+
+
+class ComputedCondition(_Bounds):
+    computed: Literal[COMPUTED]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ComputedCondition:
+        self._need_a_bound()
+        return self
+
+    def test(self, facts: Facts) -> bool:
+        value = facts.computed.get(self.computed)
+        if self.computed.startswith("days_since_") and value is not None:
+            _note_day_thresholds(facts, value, self)
+        return self.holds(value)
+
+
+class PropertyTest(_Strict):
+    contains: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> PropertyTest:
+        if self.contains is None and self.min is None and self.max is None:
+            raise ValueError("give contains, min or max")
+        return self
+
+    def holds(self, value: Any) -> bool:
+        if self.contains is not None and not _contains(value, self.contains):
+            return False
+        number = _number(value)
+        if self.min is not None and (number is None or number < self.min):
+            return False
+        return self.max is None or (number is not None and number <= self.max)
+
+
+class Sum(_Bounds):
+    property: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Sum:
+        self._need_a_bound()
+        return self
+
+
+class EventCondition(_Strict):
+    event: str | list[str]
+    where: dict[str, Scalar | list[Scalar] | PropertyTest] = {}
+    within_days: float | None = Field(default=None, gt=0, le=3650)
+    count: _Bounds = _Bounds(min=1)
+    sum: Sum | None = None
+
+    @field_validator("event")
+    @classmethod
+    def _names(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names or any(not n.strip() for n in names):
+            raise ValueError("name one event or a list of events")
+        return value
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        return (self.event,) if isinstance(self.event, str) else tuple(self.event)
+
+    @cached_property
+    def window(self) -> timedelta | None:
+        return self.within_days * DAY if self.within_days else None
+
+    def test(self, facts: Facts) -> bool:
+        window = self.window
+        since = facts.now - window if window is not None else None
+        matched: list[tuple[datetime, dict[str, Any]]] = []
+        for name in self.names:
+            for at, properties in facts.events.get(name, ()):
+                if since is not None and at < since:
+                    break  # newest first: the rest are older still
+                if not self.where or self._matches(properties):
+                    matched.append((at, properties))
+        if window is not None and matched:
+            # The oldest counted event leaves the window then: the count drops.
+            facts.changes.append(min(at for at, _p in matched) + window)
+        if not self.count.holds(len(matched)):
+            return False
+        if self.sum is None:
+            return True
+        total = sum(_number(p.get(self.sum.property)) or 0.0 for _at, p in matched)
+        return self.sum.holds(total)
+
+    def _matches(self, properties: dict[str, Any]) -> bool:
+        if not self.where:
+            return True
+        if all(self._holds(properties.get(k), t) for k, t in self.where.items()):
+            return True
+        # An order or a cart matches when one of its products does.
+        products = properties.get("products")
+        if not isinstance(products, list):
+            return False
+        return any(
+            isinstance(p, dict)
+            and all(self._holds(p.get(k, properties.get(k)), t)
+                    for k, t in self.where.items())
+            for p in products
+        )  # fmt: skip
+
+    @staticmethod
+    def _holds(value: Any, wanted: Scalar | list[Scalar] | PropertyTest) -> bool:
+        if value is None:
+            return False
+        if isinstance(wanted, PropertyTest):
+            return wanted.holds(value)
+        if isinstance(wanted, list):
+            return any(_same(value, option) for option in wanted)
+        return _same(value, wanted)
+
+
+class _LabelCondition(_Strict):
+    """One of the labels the platform gives a profile, by value or list of values."""
+
+    label: ClassVar[str]
+
+    def test(self, facts: Facts) -> bool:
+        wanted = getattr(self, self.label)
+        values = [wanted] if isinstance(wanted, str) else wanted
+        return facts.state.get(self.label) in values
+
+
+class StageCondition(_LabelCondition):
+    label: ClassVar[str] = "stage"
+    stage: Stage | list[Stage]
+
+
+class RetentionCondition(_LabelCondition):
+    label: ClassVar[str] = "retention"
+    retention: Name | list[Name]
+
+
+class CustomerTypeCondition(_LabelCondition):
+    label: ClassVar[str] = "customer_type"
+    customer_type: Name | list[Name]
+
+
+class PersuasionTypeCondition(_LabelCondition):
+    label: ClassVar[str] = "persuasion_type"
+    persuasion_type: Name | list[Name]
+
+
+class PredictionCondition(_Bounds):
+    prediction: Literal[PREDICTIONS]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> PredictionCondition:
+        self._need_a_bound()
+        return self
+
+    def test(self, facts: Facts) -> bool:
+        return self.holds(facts.predictions.get(self.prediction))
+
+
+class ConsentCondition(_Strict):
+    consent: Name
+
+    def test(self, facts: Facts) -> bool:
+        return self.consent in facts.consents
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((key for key in value if key in KINDS), None)
+    return _TAG_OF.get(type(value))
+
+
+Condition = Annotated[
+    Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[NotCondition, Tag("not")]
+    | Annotated[TraitCondition, Tag("trait")]
+    | Annotated[ComputedCondition, Tag("computed")]
+    | Annotated[EventCondition, Tag("event")]
+    | Annotated[StageCondition, Tag("stage")]
+    | Annotated[RetentionCondition, Tag("retention")]
+    | Annotated[CustomerTypeCondition, Tag("customer_type")]
+    | Annotated[PersuasionTypeCondition, Tag("persuasion_type")]
+    | Annotated[PredictionCondition, Tag("prediction")]
+    | Annotated[ConsentCondition, Tag("consent")],
+    Discriminator(
+        _kind,
+        custom_error_type="unknown_condition",
+        custom_error_message="a condition starts with one of: " + ", ".join(KINDS),
+    ),
+]
+_TAG_OF: dict[type, str] = {
+    AllOf: "all", AnyOf: "any", NotCondition: "not", TraitCondition: "trait",
+    ComputedCondition: "computed", EventCondition: "event", StageCondition: "stage",
+    RetentionCondition: "retention", CustomerTypeCondition: "customer_type",
+    PersuasionTypeCondition: "persuasion_type", PredictionCondition: "prediction",
+    ConsentCondition: "consent",
+}  # fmt: skip
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+NotCondition.model_rebuild()
+
+
+class Segment(_Strict):
+    name: Name
+    description: str = Field(default="", max_length=500)
+    when: Condition
+
+    def test(self, facts: Facts) -> bool:
+        return self.when.test(facts)
+
+
+class SegmentFile(_Strict):
+    segments: list[Segment] = Field(min_length=1, max_length=500)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """The validated segments, and what evaluating them needs to read."""
+
+    segments: tuple[Segment, ...]
+    event_names: frozenset[str]
+    # How far back events are read; None when some condition counts all time.
+    window: timedelta | None
+
+    def by_name(self) -> dict[str, Segment]:
+        return {s.name: s for s in self.segments}
+
+
+def parse(text: str, *, name: str) -> Definitions:
+    parsed, lines = load_model(text, SegmentFile, name=name, error=InvalidSegmentsError)
+    seen: dict[str, int] = {}
+    problems = []
+    for index, segment in enumerate(parsed.segments):
+        line = lines.get(("segments", index, "name"), 1)
+        if segment.name in seen:
+            problems.append(
+                (line, f"segment {segment.name!r} is defined twice "
+                       f"(first on line {seen[segment.name]})")
+            )  # fmt: skip
+        seen.setdefault(segment.name, line)
+    if problems:
+        raise InvalidSegmentsError(name, problems)
+    events = [c for s in parsed.segments for c in _walk(s.when)]
+    events = [c for c in events if isinstance(c, EventCondition)]
+    windows = [c.within_days for c in events]
+    window = None if None in windows else max(windows, default=0.0) * DAY
+    return Definitions(
+        segments=tuple(parsed.segments),
+        event_names=frozenset(n for c in events for n in c.names),
+        window=window,
+    )
+
+
+def _walk(condition: Any) -> Iterable[Any]:
+    yield condition
+    for child in (
+        getattr(condition, "all", None) or getattr(condition, "any", None) or []
+    ):
+        yield from _walk(child)
+    if isinstance(condition, NotCondition):
+        yield from _walk(condition.not_)
+
+
+def _note_day_thresholds(facts: Facts, days: float, bounds: _Bounds) -> None:
+    """A 'days since' figure grows by itself: note when it will cross a bound."""
+    if bounds.min is not None and days < bounds.min:
+        facts.changes.append(facts.now + (bounds.min - days) * DAY)
+    if bounds.max is not None and days <= bounds.max:
+        facts.changes.append(facts.now + (bounds.max - days) * DAY + _TICK)
+
+
+def _same(value: Any, wanted: Scalar) -> bool:
+    if isinstance(wanted, str) and isinstance(value, str):
+        return value.casefold() == wanted.casefold()
+    if isinstance(wanted, bool) or isinstance(value, bool):
+        return value is wanted
+    number = _number(value)
+    return number is not None and not isinstance(wanted, str) and number == wanted
+
+
+def _contains(value: Any, part: str) -> bool:
+    if isinstance(value, str):
+        return part.casefold() in value.casefold()
+    if isinstance(value, list):
+        return any(_contains(item, part) for item in value)
+    return False
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None

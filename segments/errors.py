@@ -1,0 +1,5 @@
+from core.errors import NotFoundError
+
+
+class SegmentNotFoundError(NotFoundError):
+    code = "segment_not_found"

@@ -1,0 +1,388 @@
+"""Who is in which segment: kept current on every event, on time windows running
+out, and by a full recompute; every entry and exit is kept. No HTTP here."""
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import delete, func, insert
+from sqlmodel import Session, col, select
+
+from core.settings import get_settings
+from profiles import service as profiles
+from profiles.models import Profile
+from profiles.service import OrderFigures, ProfileFacts
+from segments.definitions import (
+    Definitions,
+    Facts,
+    InvalidSegmentsError,
+    Segment,
+    parse,
+)
+from segments.errors import SegmentNotFoundError
+from segments.models import (
+    ProfilePrediction,
+    ProfileState,
+    SegmentChange,
+    SegmentMember,
+    SegmentRecheck,
+)
+
+logger = logging.getLogger(__name__)
+_loaded: dict[Path, tuple[float, Definitions]] = {}
+_lock = threading.Lock()
+
+
+def get_definitions(path: Path | None = None) -> Definitions:
+    """The segments in force. An edited file is read again; an edit with a mistake
+    is logged and the last good definitions stay in force (the first load raises)."""
+    path = path or get_settings().segments.definitions_path
+    mtime = path.stat().st_mtime
+    with _lock:
+        cached = _loaded.get(path)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        try:
+            definitions = parse(path.read_text(encoding="utf-8"), name=path.name)
+        except InvalidSegmentsError as exc:
+            if cached is None:
+                raise
+            logger.error(
+                "segment file has mistakes; the last good one stays in force",
+                extra={"problems": exc.problems},
+            )
+            return cached[1]
+        _loaded[path] = (mtime, definitions)
+        logger.info("segments loaded", extra={"segments": len(definitions.segments)})
+        return definitions
+
+
+@dataclass(frozen=True)
+class Moves:
+    entered: int = 0
+    exited: int = 0
+
+    def __add__(self, other: "Moves") -> "Moves":
+        return Moves(self.entered + other.entered, self.exited + other.exited)
+
+
+def evaluate(
+    session: Session,
+    profile_ids: Iterable[str],
+    *,
+    reason: str,
+    now: datetime | None = None,
+    definitions: Definitions | None = None,
+) -> Moves:
+    """Test these profiles against every segment and record who entered and who
+    left, saying ``reason``. A profile merged into another leaves all its segments.
+    The caller commits."""
+    now = now or datetime.now(UTC)
+    definitions = definitions or get_definitions()
+    rows = profiles.list_profile_facts(session, sorted(set(profile_ids)))
+    live = [p for p in rows if p.merged_into is None]
+    facts = load_facts(session, live, definitions, now=now)
+    current = _memberships(session, [p.id for p in rows])
+    known = {s.name for s in definitions.segments}
+    changes = _Changes(reason=reason, now=now)
+    for profile in rows:
+        was = current.get(profile.id, set())
+        if profile.merged_into is not None:
+            changes.move(profile.id, set(), was, f"merged into {profile.merged_into}")
+            changes.recheck[profile.id] = None
+            continue
+        fact = facts[profile.id]
+        inside = {s.name for s in definitions.segments if s.test(fact)}
+        was &= known  # a segment no longer defined is emptied by a recompute
+        changes.move(profile.id, inside - was, was - inside)
+        changes.recheck[profile.id] = min(
+            (t for t in fact.changes if t > now), default=None
+        )
+    return changes.write(session)
+
+
+@dataclass
+class _Changes:
+    """Entries, exits and recheck times of a batch, written in a few statements."""
+
+    reason: str
+    now: datetime
+    entered: list[dict] = field(default_factory=list)
+    exited: dict[str, set[str]] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    recheck: dict[str, datetime | None] = field(default_factory=dict)
+
+    def move(
+        self, profile_id: str, entered: set[str], exited: set[str], reason: str = ""
+    ) -> None:
+        for segment in sorted(entered):
+            self.entered.append(
+                {"segment": segment, "profile_id": profile_id, "entered_at": self.now}
+            )
+        if exited:
+            self.exited[profile_id] = exited
+        for segment, inside in [*((s, True) for s in sorted(entered)),
+                                *((s, False) for s in sorted(exited))]:  # fmt: skip
+            self.history.append({
+                "segment": segment, "profile_id": profile_id, "entered": inside,
+                "reason": reason or self.reason, "at": self.now,
+            })  # fmt: skip
+
+    def write(self, session: Session) -> Moves:
+        for profile_id, segments in self.exited.items():
+            session.execute(
+                delete(SegmentMember).where(
+                    col(SegmentMember.profile_id) == profile_id,
+                    col(SegmentMember.segment).in_(sorted(segments)),
+                )
+            )
+        if self.entered:
+            session.execute(insert(SegmentMember.__table__), self.entered)
+        if self.history:
+            session.execute(insert(SegmentChange.__table__), self.history)
+        self._write_rechecks(session)
+        return Moves(len(self.entered), sum(len(s) for s in self.exited.values()))
+
+    def _write_rechecks(self, session: Session) -> None:
+        ids = sorted(self.recheck)
+        if not ids:
+            return
+        stored = dict(
+            session.exec(
+                select(SegmentRecheck.profile_id, SegmentRecheck.due_at).where(
+                    col(SegmentRecheck.profile_id).in_(ids)
+                )
+            ).all()
+        )
+        stale = [
+            p for p in ids
+            if p in stored and (self.recheck[p] is None
+                                or _aware(stored[p]) != self.recheck[p])
+        ]  # fmt: skip
+        if stale:
+            session.execute(
+                delete(SegmentRecheck).where(col(SegmentRecheck.profile_id).in_(stale))
+            )
+        new = [
+            {"profile_id": p, "due_at": self.recheck[p]}
+            for p in ids
+            if self.recheck[p] is not None and (p not in stored or p in stale)
+        ]
+        if new:
+            session.execute(insert(SegmentRecheck.__table__), new)
+
+
+def recheck_due(
+    session: Session, *, now: datetime | None = None, limit: int = 500
+) -> Moves:
+    """Re-evaluate the profiles whose time windows ran out; the worker calls this
+    every few seconds. Returns the moves, committed."""
+    now = now or datetime.now(UTC)
+    due = session.exec(
+        select(SegmentRecheck.profile_id).where(SegmentRecheck.due_at <= now)
+        .order_by(col(SegmentRecheck.due_at)).limit(limit)
+    ).all()  # fmt: skip
+    if not due:
+        return Moves()
+    moves = evaluate(session, due, reason="a time window passed", now=now)
+    session.commit()
+    return moves
+
+
+def recompute_all(session: Session, *, batch: int = 1000) -> Moves:
+    """Every live profile against every segment, in batches, each committed; also
+    empties the segments that are no longer defined."""
+    now = datetime.now(UTC)
+    definitions = get_definitions()
+    moves = _drop_undefined(session, definitions, now)
+    last = ""
+    while True:
+        live = col(Profile.merged_into).is_(None)
+        ids = session.exec(
+            select(Profile.id).where(live, Profile.id > last)
+            .order_by(Profile.id).limit(batch)
+        ).all()  # fmt: skip
+        if not ids:
+            return moves
+        moves += evaluate(
+            session, ids, reason="full recompute", now=now, definitions=definitions
+        )
+        session.commit()
+        session.expunge_all()  # a long run should not hold every profile in memory
+        last = ids[-1]
+
+
+def load_facts(
+    session: Session,
+    rows: Sequence[ProfileFacts],
+    definitions: Definitions,
+    *,
+    now: datetime,
+) -> dict[str, Facts]:
+    """What the segments test, for many profiles, in one query per kind of fact."""
+    ids = [p.id for p in rows]
+    if not ids:
+        return {}
+    since = now - definitions.window if definitions.window is not None else None
+    events = profiles.list_events_of(
+        session, ids, names=sorted(definitions.event_names), since=since
+    )
+    orders = profiles.list_orders_of(session, ids)
+    consents = profiles.granted_purposes_of(session, ids)
+    states = {
+        s.profile_id: s
+        for s in session.exec(
+            select(ProfileState).where(col(ProfileState.profile_id).in_(ids))
+        )
+    }
+    predicted = {
+        p.profile_id: {"propensity_30d": p.propensity_30d, "clv": p.clv}
+        for p in session.exec(
+            select(ProfilePrediction).where(col(ProfilePrediction.profile_id).in_(ids))
+        )
+    }
+    facts = {}
+    for profile in rows:
+        by_name: dict[str, list[tuple[datetime, dict]]] = {}
+        for name, at, properties in events[profile.id]:
+            by_name.setdefault(name, []).append((at, properties))
+        facts[profile.id] = Facts(
+            now=now,
+            traits=profile.traits or {},
+            computed=_computed(profile, orders[profile.id], now),
+            events=by_name,
+            state=_labels(states.get(profile.id)),
+            predictions=predicted.get(profile.id, {}),
+            consents=consents[profile.id],
+        )
+    return facts
+
+
+def list_segments(session: Session) -> list[tuple[str, str, int]]:
+    """(name, description, members) of every defined segment."""
+    counts = dict(
+        session.exec(
+            select(SegmentMember.segment, func.count()).group_by(SegmentMember.segment)
+        ).all()
+    )
+    return [
+        (s.name, s.description, counts.get(s.name, 0))
+        for s in get_definitions().segments
+    ]
+
+
+def get_or_raise(name: str) -> Segment:
+    segments = get_definitions().by_name()
+    if name not in segments:
+        raise SegmentNotFoundError(
+            f"no segment {name!r}; defined: {', '.join(sorted(segments)) or 'none'}",
+            loc=["path", "name"],
+        )
+    return segments[name]
+
+
+def list_members(
+    session: Session, segment: str, *, after: str | None = None, limit: int = 100
+) -> tuple[int, list[SegmentMember]]:
+    """The total, and a page of members ordered by profile id after ``after``."""
+    total = session.exec(
+        select(func.count()).where(SegmentMember.segment == segment)
+    ).one()
+    statement = select(SegmentMember).where(SegmentMember.segment == segment)
+    if after:
+        statement = statement.where(SegmentMember.profile_id > after)
+    page = session.exec(statement.order_by(SegmentMember.profile_id).limit(limit))
+    return int(total), list(page.all())
+
+
+def list_member_ids(session: Session, segment: str) -> set[str]:
+    statement = select(SegmentMember.profile_id).where(SegmentMember.segment == segment)
+    return set(session.exec(statement).all())
+
+
+def segments_of(session: Session, profile: Profile) -> list[SegmentMember]:
+    statement = select(SegmentMember).where(SegmentMember.profile_id == profile.id)
+    return list(session.exec(statement.order_by(SegmentMember.segment)).all())
+
+
+def history_of(
+    session: Session, profile: Profile, *, limit: int = 200
+) -> list[SegmentChange]:
+    statement = select(SegmentChange).where(SegmentChange.profile_id == profile.id)
+    statement = statement.order_by(
+        col(SegmentChange.at).desc(), col(SegmentChange.id).desc()
+    )
+    return list(session.exec(statement.limit(limit)).all())
+
+
+def movements(
+    session: Session, segment: str, *, since: datetime
+) -> list[SegmentChange]:
+    """Who entered and left the segment since then, newest first."""
+    statement = select(SegmentChange).where(
+        SegmentChange.segment == segment, SegmentChange.at >= since
+    )
+    return list(session.exec(statement.order_by(col(SegmentChange.at).desc())).all())
+
+
+def _memberships(session: Session, ids: list[str]) -> dict[str, set[str]]:
+    current: dict[str, set[str]] = {}
+    statement = select(SegmentMember.profile_id, SegmentMember.segment).where(
+        col(SegmentMember.profile_id).in_(ids)
+    )
+    for profile_id, segment in session.exec(statement):
+        current.setdefault(profile_id, set()).add(segment)
+    return current
+
+
+def _drop_undefined(session: Session, definitions: Definitions, now: datetime) -> Moves:
+    known = [s.name for s in definitions.segments]
+    gone = session.exec(
+        select(SegmentMember).where(col(SegmentMember.segment).not_in(known))
+    ).all()
+    for member in gone:
+        session.add(
+            SegmentChange(segment=member.segment, profile_id=member.profile_id,
+                          entered=False, reason="segment removed", at=now)
+        )  # fmt: skip
+        session.delete(member)
+    session.commit()
+    return Moves(0, len(gone))
+
+
+def _computed(
+    profile: ProfileFacts, orders: list[OrderFigures], now: datetime
+) -> dict[str, float | None]:
+    completed = [o for o in orders if o.status == "completed"]
+    revenue = sum(o.total for o in completed)
+    last_order = max((_aware(o.placed_at) for o in completed), default=None)
+    return {
+        "order_count": float(len(completed)),
+        "revenue": revenue,
+        "average_order_value": revenue / len(completed) if completed else None,
+        "days_since_last_order": _days(now, last_order),
+        "days_since_last_seen": _days(now, profile.last_seen_at),
+        "days_since_created": _days(now, profile.created_at),
+    }
+
+
+def _labels(state: ProfileState | None) -> dict[str, str | None]:
+    if state is None:
+        return {}
+    return {
+        label: getattr(state, label, None)
+        for label in ("stage", "retention", "customer_type", "persuasion_type")
+    }
+
+
+def _days(now: datetime, then: datetime | None) -> float | None:
+    if then is None:
+        return None
+    return max((now - _aware(then)).total_seconds() / 86400, 0.0)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
