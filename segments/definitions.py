@@ -22,7 +22,7 @@ schedule without recomputing everyone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -250,10 +250,13 @@ class EventCondition(_Strict):
         total = sum(_number(p.get(self.sum.property)) or 0.0 for _at, p in matched)
         return self.sum.holds(total)
 
+    @cached_property
+    def _tests(self) -> tuple[tuple[str, Callable[[Any], bool]], ...]:
+        return tuple((key, _predicate(wanted)) for key, wanted in self.where.items())
+
     def _matches(self, properties: dict[str, Any]) -> bool:
-        if not self.where:
-            return True
-        if all(self._holds(properties.get(k), t) for k, t in self.where.items()):
+        tests = self._tests
+        if all(test(properties.get(key)) for key, test in tests):
             return True
         # An order or a cart matches when one of its products does.
         products = properties.get("products")
@@ -261,20 +264,9 @@ class EventCondition(_Strict):
             return False
         return any(
             isinstance(p, dict)
-            and all(self._holds(p.get(k, properties.get(k)), t)
-                    for k, t in self.where.items())
+            and all(test(p.get(key, properties.get(key))) for key, test in tests)
             for p in products
-        )  # fmt: skip
-
-    @staticmethod
-    def _holds(value: Any, wanted: Scalar | list[Scalar] | PropertyTest) -> bool:
-        if value is None:
-            return False
-        if isinstance(wanted, PropertyTest):
-            return wanted.holds(value)
-        if isinstance(wanted, list):
-            return any(_same(value, option) for option in wanted)
-        return _same(value, wanted)
+        )
 
 
 class _LabelCondition(_Strict):
@@ -433,6 +425,21 @@ def _note_day_thresholds(facts: Facts, days: float, bounds: _Bounds) -> None:
         facts.changes.append(facts.now + (bounds.max - days) * DAY + _TICK)
 
 
+def _predicate(wanted: Scalar | list[Scalar] | PropertyTest) -> Callable[[Any], bool]:
+    """A property test made once per condition, with its text already folded."""
+    if isinstance(wanted, PropertyTest):
+        if wanted.min is None and wanted.max is None and wanted.contains is not None:
+            part = wanted.contains.casefold()
+            return lambda value: value is not None and _contains_folded(value, part)
+        return lambda value: value is not None and wanted.holds(value)
+    if isinstance(wanted, list):
+        return lambda value: value is not None and any(_same(value, o) for o in wanted)
+    if isinstance(wanted, str):
+        folded = wanted.casefold()
+        return lambda value: isinstance(value, str) and value.casefold() == folded
+    return lambda value: value is not None and _same(value, wanted)
+
+
 def _same(value: Any, wanted: Scalar) -> bool:
     if isinstance(wanted, str) and isinstance(value, str):
         return value.casefold() == wanted.casefold()
@@ -443,10 +450,14 @@ def _same(value: Any, wanted: Scalar) -> bool:
 
 
 def _contains(value: Any, part: str) -> bool:
+    return _contains_folded(value, part.casefold())
+
+
+def _contains_folded(value: Any, part: str) -> bool:
     if isinstance(value, str):
-        return part.casefold() in value.casefold()
+        return part in value.casefold()
     if isinstance(value, list):
-        return any(_contains(item, part) for item in value)
+        return any(_contains_folded(item, part) for item in value)
     return False
 
 

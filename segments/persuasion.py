@@ -22,6 +22,7 @@ on schedule; the tallies are stored when a profile is refreshed. Rules and numbe
 are in ``persuasion_rules.yml``.
 """
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -308,9 +309,25 @@ def get_population(session: Session) -> dict[Cue, Tally]:
         for row in session.exec(select(PersuasionPopulation))
         if row.cue in Cue.__members__
     }
-    population = stored or {cue: t for cue, (t, _) in _sum_tallies(session).items()}
+    population = stored or _summed_recently(session)
     session.info[_CACHE_KEY] = population
     return dict(population)
+
+
+# Per database: (when summed, totals).
+_summed: dict[str, tuple[float, dict[Cue, Tally]]] = {}
+# Before the first scheduled refresh stores totals, they are summed on the spot:
+# a query over every profile, so at most once per this many seconds per process.
+SUM_SECONDS = 300.0
+
+
+def _summed_recently(session: Session) -> dict[Cue, Tally]:
+    database = str(session.get_bind().url)
+    when, totals = _summed.get(database, (0.0, {}))
+    if not when or time.monotonic() - when > SUM_SECONDS:
+        totals = {cue: t for cue, (t, _) in _sum_tallies(session).items()}
+        _summed[database] = (time.monotonic(), totals)
+    return totals
 
 
 def refresh_population(session: Session, *, now: datetime | None = None) -> int:
