@@ -1,11 +1,14 @@
-"""The website chat channel: the storefront's chat box talks to Rasa through here."""
+"""The website chat channel: the chat widget (static/chat.js) talks to Rasa through
+here."""
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import redis
 from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from channels import handover
@@ -14,6 +17,7 @@ from core.auth import WriteKeySource
 from core.redis import get_redis
 
 router = APIRouter(prefix="/v1/channels/web", tags=["channels"])
+WIDGET = Path(__file__).parent / "static" / "chat.js"
 
 
 class WebMessage(BaseModel):
@@ -70,4 +74,15 @@ def poll_messages(
     return WebReply(
         messages=[BotMessage.model_validate(json.loads(r)) for r in waiting],
         with_agent=handover.current(client, "web", sender) is not None,
+    )
+
+
+@router.get("/chat.js", include_in_schema=False)
+def chat_widget() -> FileResponse:
+    """The chat widget a shop embeds with one script tag (README: Chat widget)."""
+    # Short caching: a shop picks up a new widget within minutes, not at once.
+    return FileResponse(
+        WIDGET,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
     )

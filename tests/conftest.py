@@ -3,6 +3,8 @@ real Redis (TEST_REDIS_URL, or an embedded redis-server), the real embedding mod
 
 import base64
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,8 @@ from sqlmodel import Session, SQLModel
 
 from catalog import demo
 from catalog.models import Product
+from cli.assistant import is_trained
+from cli.stack import Ports, Stack
 from core import db
 from core.redis import EmbeddedRedis, get_redis
 from core.settings import get_settings
@@ -128,6 +132,43 @@ def client(
     app.state.recommender = recommender
     with TestClient(app) as test_client:
         yield test_client
+
+
+def _cdp(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], env=env, check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
+    """One running platform for the end-to-end and the whole-stack browser tests:
+    api, worker, action server and Rasa, started by the same launcher as `cdp demo`,
+    on the demo catalog."""
+    if not is_trained():
+        pytest.fail(
+            "the assistant model is missing or stale: run `cdp assistant train`"
+        )
+    workdir = tmp_path_factory.mktemp("stack")
+    stack = Stack(
+        ports=Ports.free(),
+        workdir=workdir,
+        database_url=f"sqlite:///{workdir / 'cdp.db'}",
+        redis_url=redis_url,
+        stream=f"e2e:{uuid.uuid4().hex}:events",
+    )
+    env = {**os.environ, "DATABASE_URL": stack.database_url or ""}
+    _cdp(env, "import", "catalog", str(DEMO_CATALOG))
+    for path in demo.DEMO_GEAR:
+        _cdp(env, "import", "catalog", "--format", "magento-simple", str(path))
+    _cdp(env, "import", "reviews", str(demo.DEMO_REVIEWS))
+    stack.start()
+    try:
+        stack.wait_healthy(timeout=240)
+        yield stack
+    finally:
+        stack.stop()
 
 
 def basic(key: str = WRITE_KEY) -> dict[str, str]:

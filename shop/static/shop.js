@@ -1,5 +1,5 @@
-/* Storefront behaviour: product-viewed tracking, add to cart, recommendations and the
- * chat box. Issue #8 replaces the chat box with the full widget. */
+/* Storefront behaviour: product-viewed tracking, add to cart (from the page and from
+ * the chat widget's cards) and recommendations. The chat widget is its own script. */
 (function () {
   "use strict";
   var cdp = window.cdp;
@@ -14,6 +14,15 @@
 
   function money(value) { return "$" + Number(value).toFixed(2); }
 
+  function addToCart(sku, qty) {
+    return fetch("/shop/api/cart", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ cart_id: cdp.anonymousId(), sku: sku, qty: qty }) })
+      .then(function (r) {
+        if (!r.ok) throw new Error("the cart answered " + r.status);
+        return r.json();
+      });
+  }
+
   var product = document.querySelector("article.product");
   if (product) {
     var viewed = { product_id: product.dataset.sku, sku: product.dataset.sku,
@@ -27,13 +36,10 @@
     document.getElementById("add-to-cart").addEventListener("submit", function (e) {
       e.preventDefault();
       var sku = new FormData(e.target).get("sku");
-      fetch("/shop/api/cart", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ cart_id: cdp.anonymousId(), sku: sku, qty: 1 }) })
-        .then(function (r) { return r.json(); })
-        .then(function (cart) {
-          document.getElementById("cart-status").textContent = "Added. Cart total " + money(cart.total);
-          cdp.track("Product Added", Object.assign({}, viewed, { sku: sku, quantity: 1 }));
-        });
+      addToCart(sku, 1).then(function (cart) {
+        document.getElementById("cart-status").textContent = "Added. Cart total " + money(cart.total);
+        cdp.track("Product Added", Object.assign({}, viewed, { sku: sku, quantity: 1 }));
+      });
     });
   }
 
@@ -70,69 +76,16 @@
       });
   }
 
-  var log = document.getElementById("chat-log");
-  var KEY = "cdp_chat_log";
-  function remember() { sessionStorage.setItem(KEY, log.innerHTML); }
-  log.innerHTML = sessionStorage.getItem(KEY) || "";
-
-  function showBot(message) {
-    var div = el("div", message.text || "", "bot");
-    var products = (message.custom && message.custom.products) || [];
-    products.forEach(function (product) {
-      var link = el("a", product.name + " (" + money(product.price) + ")");
-      link.href = product.url;
-      div.append(link, el("br"));
-    });
-    (message.buttons || []).forEach(function (button) {
-      var b = el("button", button.title);
-      b.type = "button";
-      b.addEventListener("click", function () { say(button.payload, button.title); });
-      div.append(el("br"), b);
-    });
-    log.append(div);
-  }
-
-  function say(text, shown) {
-    log.append(el("div", shown || text, "me"));
-    fetch("/v1/channels/web/messages", {
-      method: "POST", headers: Object.assign({ "Content-Type": "application/json" }, auth),
-      body: JSON.stringify({ sender: cdp.anonymousId(), text: text }),
-    }).then(function (r) { return r.json(); }).then(function (body) {
-      if (body.messages) body.messages.forEach(showBot);
-      else showBot({ text: "Sorry, the assistant is not available right now." });
-      if (body.with_agent) waitForAgent();
-    }).catch(function () {
-      showBot({ text: "Sorry, the assistant is not available right now." });
-    }).finally(function () { log.scrollTop = log.scrollHeight; remember(); });
-  }
-
-  // Messages the shopper did not ask for: a person's replies while they have the
-  // conversation (every 3 s), a campaign's opening line (every 20 s otherwise).
-  var polling = null;
-  function fetchWaiting() {
-    return fetch("/v1/channels/web/messages/" + encodeURIComponent(cdp.anonymousId()), { headers: auth })
-      .then(function (r) { return r.json(); })
-      .then(function (body) {
-        (body.messages || []).forEach(showBot);
-        if (body.messages && body.messages.length) { log.scrollTop = log.scrollHeight; remember(); }
-        return body;
-      });
-  }
-  function waitForAgent() {
-    if (polling) return;
-    polling = setInterval(function () {
-      fetchWaiting().then(function (body) {
-        if (!body.with_agent) { clearInterval(polling); polling = null; }
-      });
-    }, 3000);
-  }
-  fetchWaiting().then(function (body) { if (body.with_agent) waitForAgent(); });
-  setInterval(function () { if (!polling) fetchWaiting(); }, 20000);
-
-  document.getElementById("chat-form").addEventListener("submit", function (e) {
-    e.preventDefault();
-    var input = document.getElementById("chat-input");
-    if (input.value.trim()) say(input.value.trim());
-    input.value = "";
+  // The chat widget's product cards (channels/static/chat.js): "Add to cart" there
+  // adds to this shop's cart, and the widget shows the line the promise gives.
+  document.addEventListener("cdp:add-to-cart", function (event) {
+    var item = event.detail;
+    event.preventDefault();
+    item.waitUntil(addToCart(item.sku, item.quantity).then(function (cart) {
+      cdp.track("Product Added", { product_id: item.sku, sku: item.sku, name: item.name,
+        price: item.price, currency: item.currency, quantity: item.quantity,
+        cart_id: cart.cart_id, source: "chat" });
+      return "Added the " + item.name + " to your cart. Cart total " + money(cart.total) + ".";
+    }));
   });
 })();

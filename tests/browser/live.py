@@ -78,7 +78,15 @@ class Recorder:
             await _answer_failure(send, record.status)
             return
 
+        replayed = False
+
         async def replay() -> Message:
+            # The body once; then the client's own messages, so a response that
+            # waits for the disconnect (a file) does not spin on a replayed body.
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def send_recording_status(message: Message) -> None:
