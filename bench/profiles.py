@@ -1,6 +1,6 @@
 """Profile store latency: identifier lookup, full profile read at a paced 1,000
-reads per second, and merges per second, each beside a raw primary-key read in the
-same run.
+reads per second (built from the store, and through the api's read model in Redis),
+and merges per second, each beside a raw primary-key read in the same run.
 
     .venv/bin/python bench/profiles.py                       # SQLite
     .venv/bin/python bench/profiles.py \\
@@ -11,6 +11,7 @@ it is given.
 """
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -27,8 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core import db  # noqa: E402
+from core.redis import EmbeddedRedis  # noqa: E402
+from core.settings import get_settings  # noqa: E402
 from profiles import service  # noqa: E402
-from profiles.api import to_public  # noqa: E402
+from profiles.api import read_document, to_public  # noqa: E402
 from profiles.models import Event, Identity, IdentityType, Order, Profile  # noqa: E402
 
 EMAIL, ANON = IdentityType.email, IdentityType.anonymous_id
@@ -98,7 +101,14 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=20_000)
     parser.add_argument("--events-each", type=int, default=10)
     parser.add_argument("--reads", type=int, default=5_000)
+    parser.add_argument("--redis-url", help="default: an embedded Redis")
     args = parser.parse_args()
+    embedded = None
+    if not args.redis_url:
+        embedded = EmbeddedRedis(Path(tempfile.mkdtemp()) / "redis").start()
+    os.environ["REDIS_URL"] = args.redis_url or embedded.url  # type: ignore[union-attr]
+    os.environ["CDP_TRACKING__STREAM"] = f"bench:{uuid.uuid4().hex}"
+    get_settings.cache_clear()
 
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     engine = db.make_engine(url)
@@ -128,11 +138,19 @@ def main() -> None:
                 session, service.get_by_ref_or_raise(session, f"email:p{n}@example.com")
             )
 
+    def cached_read(n: int) -> None:
+        with Session(engine) as session:
+            read_document(session, f"email:p{n}@example.com")
+
     raw = percentiles(time_each(raw_read, picks))
     looked = percentiles(time_each(lookup, picks))
     unpaced = percentiles(time_each(read, picks))
     read_samples, rate = paced(read, picks, 1000.0)
     reads = percentiles(read_samples)
+    for n in set(picks):  # warm: the read model holds what was read before
+        cached_read(n)
+    cached_samples, cached_rate = paced(cached_read, picks, 1000.0)
+    cached = percentiles(cached_samples)
 
     merges = min(1000, len(ids) // 2)
     started = time.perf_counter()
@@ -156,7 +174,11 @@ def main() -> None:
     print(f"{'profile read, one after another':44} {unpaced[0]:8.2f} {unpaced[1]:8.2f}")
     label = f"profile read, paced 1,000/s (got {rate:,.0f}/s)"
     print(f"{label:44} {reads[0]:8.2f} {reads[1]:8.2f}")
+    label = f"... through the read model (got {cached_rate:,.0f}/s)"
+    print(f"{label:44} {cached[0]:8.2f} {cached[1]:8.2f}")
     print(f"{'merges per second':44} {merge_rate:8.0f}")
+    if embedded is not None:
+        embedded.stop()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from core.redis import get_redis
 from core.settings import get_settings
 from events.ecommerce import ORDER_EVENTS, OrderFact, parse_fact
 from events.queue import Consumer
+from profiles import cache as profile_cache
 from profiles import service as profiles
 from profiles.errors import ConcurrentIdentityError
 from profiles.models import Event, IdentityType, Profile
@@ -66,7 +67,7 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
         session, keys, source=source, message_id=str(envelope["messageId"])
     )
     # Whose stage and retention to recompute once the batch is committed.
-    session.info.setdefault("touched_profiles", set()).add(profile.id)
+    profile_cache.touch(session, profile.id)
     if envelope["type"] == "alias":
         previous = envelope["previousId"]
         for identity_type in (IdentityType.customer_id, IdentityType.anonymous_id):
@@ -154,7 +155,7 @@ class Worker:
                 applied = sum(
                     apply_event(session, envelope) for _id, envelope in entries
                 )
-                touched = set(session.info.get("touched_profiles", ()))
+                touched = set(session.info.get(profile_cache.TOUCHED, ()))
                 session.commit()
         except Exception:
             logger.info("batch failed; applying its events one by one")
@@ -224,7 +225,7 @@ class Worker:
             try:
                 with Session(self.engine) as session:
                     applied = apply_event(session, envelope)
-                    touched = set(session.info.get("touched_profiles", ()))
+                    touched = set(session.info.get(profile_cache.TOUCHED, ()))
                     session.commit()
                 self._refresh_states(touched)
                 return applied

@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import Session
 
 from core.auth import AdminOnly
 from core.db import get_session
-from profiles import computed, service
+from profiles import cache, computed, service
 from profiles.identity import parse_ref
 from profiles.models import (
     ConsentCreate,
@@ -59,9 +59,21 @@ def to_public(session: Session, profile: Profile) -> ProfilePublic:
 
 
 @router.get("/{ref}", response_model=ProfilePublic)
-def read_profile(ref: str, session: SessionDep) -> ProfilePublic:
+def read_profile(ref: str, session: SessionDep) -> Response:
     """A profile by id or by any identity, e.g. ``email:ann@example.com``."""
-    return to_public(session, service.get_by_ref_or_raise(session, ref))
+    return Response(read_document(session, ref), media_type="application/json")
+
+
+def read_document(session: Session, ref: str) -> str:
+    """The profile's document as JSON, from the read model when it is current."""
+    document = cache.lookup(ref)
+    if document is not None:
+        return document
+    profile = service.get_by_ref_or_raise(session, ref)
+    version = cache.version_of(profile.id)  # before reading what the document shows
+    document = to_public(session, profile).model_dump_json()
+    cache.keep(ref, profile.id, document, version)
+    return document
 
 
 @router.get("/{ref}/events", response_model=EventPage)

@@ -15,6 +15,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, update
 from sqlmodel import Session, SQLModel, col, select
 
+from profiles import cache as documents
 from profiles.errors import (
     ConcurrentIdentityError,
     MergeNotFoundError,
@@ -315,8 +316,8 @@ def merge(
     survivor.updated_at = utcnow()
     other.merged_into = survivor.id
     session.add_all([survivor, other])
-    # What is derived from ``other`` (its segments) must be taken down too.
-    session.info.setdefault("touched_profiles", set()).update((survivor.id, other.id))
+    # What is derived from ``other`` (its segments, its document) goes too.
+    documents.touch(session, survivor.id, other.id)
     logger.info("profiles merged", extra={"survivor": survivor.id, "other": other.id})
 
 
@@ -340,6 +341,7 @@ def unmerge(session: Session, survivor: Profile, other_id: str) -> UnmergeResult
             f"profile {other_id!r} is not merged into {survivor.id!r}",
             loc=["body", "other_profile_id"],
         )
+    documents.touch(session, survivor.id, other.id)
     session.execute(
         update(Identity).where(col(Identity.id).in_(entry.undo.get("identities", [])))
         .values(profile_id=other.id)
@@ -510,6 +512,7 @@ def update_traits(session: Session, profile: Profile, update: TraitsUpdate) -> N
     is absent, then unset. An unset is remembered like a set, so a late event that
     is older cannot bring the value back."""
     now = utcnow()
+    documents.touch(session, profile.id)
     set_once = {k: v for k, v in update.set_once.items() if k not in profile.traits}
     set_traits(session, profile, {**update.set, **set_once}, at=now, source="api")
     if update.unset:
@@ -530,6 +533,7 @@ def record_consent(
     session: Session, profile: Profile, consent: ConsentCreate
 ) -> Consent:
     row = Consent(profile_id=profile.id, **consent.model_dump())
+    documents.touch(session, profile.id)
     session.add(row)
     session.commit()
     return row
@@ -550,6 +554,7 @@ def delete(session: Session, profile: Profile) -> DeletionReport:
     """Erase the profile, every profile merged into it, and all that points at them
     (GDPR Article 17). Nothing of them is kept."""
     ids = _merged_family(session, profile.id)
+    documents.touch(session, *ids)
     counts = {}
     for name, table in (
         ("consents", Consent), ("orders", Order), ("events", Event),
