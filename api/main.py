@@ -15,9 +15,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
 from api import health
+from campaigns import api as campaigns_api
 from catalog import api as catalog_api
 from catalog import service as catalog
-from channels import handover, web
+from channels import handover, messenger, web, whatsapp
 from core import db
 from core.errors import install_error_handlers
 from core.logging import configure_logging
@@ -107,11 +108,14 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     app.include_router(profiles_api.router)
     app.include_router(matching_api.router)
     app.include_router(segments_api.router)
+    app.include_router(campaigns_api.router)
     app.include_router(imports_api.router)
     # Search before the catalog's /v1/products/{sku} so "search" is not taken for a sku.
     app.include_router(recommender_api.router)
     app.include_router(catalog_api.router)
     app.include_router(web.router)
+    app.include_router(whatsapp.router)
+    app.include_router(messenger.router)
     app.include_router(handover.router)
     app.include_router(shop_api.router)
     app.mount(

@@ -12,6 +12,7 @@ import redis
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
+from channels import inbox
 from channels.rasa import RasaClient, get_rasa
 from core.auth import AdminOnly
 from core.errors import ConflictError
@@ -117,10 +118,12 @@ def agent_reply(
     channel: Channel, sender: Sender, message: AgentMessage, client: RedisDep
 ) -> dict[str, str]:
     """An agent's answer; the shopper's channel delivers it."""
-    client.rpush(outbox(channel, sender), json.dumps({"text": message.text}))
-    record(
-        client, sender, "Agent Message", {"text": message.text, "agent": message.agent}
-    )
+    reply = {"text": message.text, "agent": message.agent}
+    client.rpush(outbox(channel, sender), json.dumps(reply))
+    inbox.wake(client, channel, sender)  # WhatsApp and Messenger send it from there
+    keep_text = get_settings().channels.keep_message_text
+    text = {"text": message.text} if keep_text else {}
+    record(client, sender, "Agent Message", {**text, "agent": message.agent})
     return {"status": "queued"}
 
 
@@ -151,6 +154,7 @@ def nudge(
     )  # fmt: skip
     for reply in replies:
         client.rpush(outbox(channel, sender), json.dumps(reply))
+    inbox.wake(client, channel, sender)
     return {"status": "sent", "messages": len(replies)}
 
 

@@ -33,6 +33,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(assistant_app, name="assistant")
 app.add_typer(index_app, name="index")
 app.add_typer(segments_app, name="segments")
+campaigns_app = typer.Typer(help="Marketers' campaign files.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
 
 
 @app.callback()
@@ -323,6 +325,27 @@ def segments_check(
         typer.echo("\n".join(exc.problems), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{path.name}: {len(parsed.segments)} segments, no mistakes")
+
+
+@campaigns_app.command("validate")
+def campaigns_validate(
+    folder: Annotated[
+        Path | None, typer.Argument(help="default: the configured folder")
+    ] = None,
+) -> None:
+    """Check every campaign file; each mistake is printed with its file and line."""
+    from campaigns.definitions import validate_folder
+    from core.settings import get_settings
+
+    folder = folder or get_settings().campaigns.folder
+    if not folder.is_dir():
+        typer.echo(f"{folder} is not a folder", err=True)
+        raise typer.Exit(2)
+    valid, problems = validate_folder(folder)
+    if problems:
+        typer.echo("\n".join(problems), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{folder.name}: {valid} campaigns, no mistakes")
 
 
 @assistant_app.command("train")

@@ -106,6 +106,8 @@ class Stack:
         ]  # fmt: skip
         self._spawn("api", [python, "-m", "api.main"], env)
         self._spawn("worker", [python, "-m", "events.worker"], env)
+        # Answers WhatsApp and Messenger; idle while neither channel is enabled.
+        self._spawn("channels", [python, "-m", "channels.worker"], env)
         self._spawn(
             "actions",
             [python, "-m", "rasa_sdk", "--actions", "assistant.actions",

@@ -64,6 +64,7 @@ def get_engine() -> Engine:
 
 def create_tables(engine: Engine | None = None) -> None:
     # Import the table modules so their metadata is registered before create_all.
+    import campaigns.models  # noqa: F401
     import catalog.models  # noqa: F401
     import profiles.models  # noqa: F401
     import segments.models  # noqa: F401

@@ -81,6 +81,77 @@ class PredictionSettings(BaseModel):
     model_path: Path = ROOT / "var" / "models" / "predictions.joblib"
 
 
+class CampaignSettings(BaseModel):
+    # The marketers' campaign files (one per campaign); edits are picked up while
+    # running, and a file with mistakes keeps its last good version in force.
+    folder: Path = ROOT / "shop" / "campaigns"
+    # An order this long after an impression is attributed to the campaign.
+    attribution_days: float = Field(default=7.0, gt=0, le=90)
+    # How often clicks and orders are read into the bandits' counts.
+    outcomes_seconds: float = Field(default=60.0, ge=0)
+
+
+class MetaAppSettings(BaseModel):
+    """A channel on Meta's Graph API: what the app dashboard shows for it."""
+
+    # Off until the shop has set it up; a disabled channel's webhook answers 404.
+    enabled: bool = False
+    # Tests point this at a local fake; the version is part of the path.
+    graph_url: str = "https://graph.facebook.com/v21.0"
+    access_token: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    # Signs every webhook call (X-Hub-Signature-256).
+    app_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    # What we typed into the dashboard's "Verify token" field.
+    verify_token: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # A send that still fails on timeouts, 429 or 5xx after this long is given up
+    # and recorded.
+    retry_seconds: float = Field(default=60.0, ge=0)
+    max_attempts: int = Field(default=6, ge=1)
+
+    def placeholder_secret(self) -> str | None:
+        """The first secret still at its placeholder, if any."""
+        for name in ("access_token", "app_secret", "verify_token"):
+            if getattr(self, name).get_secret_value() == PLACEHOLDER_SECRET:
+                return name
+        return None
+
+
+class WhatsAppSettings(MetaAppSettings):
+    phone_number_id: str = ""
+    # Template names approved in WhatsApp Manager: the only messages allowed outside
+    # the 24-hour customer-service window.
+    approved_templates: list[str] = []
+    # Sent outside the window, to people with whatsapp_marketing consent, when a
+    # reply is waiting for them; "" sends nothing and keeps the reply.
+    reopen_template: str = ""
+    template_language: str = "en_US"
+
+    @model_validator(mode="after")
+    def _reopen_template_is_approved(self) -> "WhatsAppSettings":
+        template = self.reopen_template
+        if template and template not in self.approved_templates:
+            raise ValueError(
+                f"CDP_WHATSAPP__REOPEN_TEMPLATE {template!r} is not in "
+                f"CDP_WHATSAPP__APPROVED_TEMPLATES {self.approved_templates}"
+            )
+        return self
+
+
+class MessengerSettings(MetaAppSettings):
+    # The Facebook page the shop answers as; "me" is the page the token belongs to.
+    page_id: str = "me"
+
+
+class ChannelSettings(BaseModel):
+    # Whether message text goes on the profile's timeline; off keeps only what
+    # kind of message it was, when and on which channel.
+    keep_message_text: bool = False
+    # The channel worker's name in its consumer group; one worker keeps each
+    # shopper's messages in order.
+    consumer_name: str = "channel-worker-1"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDP_",
@@ -106,6 +177,10 @@ class Settings(BaseSettings):
     identity: IdentitySettings = IdentitySettings()
     segments: SegmentSettings = SegmentSettings()
     predictions: PredictionSettings = PredictionSettings()
+    campaigns: CampaignSettings = CampaignSettings()
+    whatsapp: WhatsAppSettings = WhatsAppSettings()
+    messenger: MessengerSettings = MessengerSettings()
+    channels: ChannelSettings = ChannelSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> "Settings":
@@ -120,6 +195,13 @@ class Settings(BaseSettings):
                 "the demo write key 'demo-write-key' must not be used in production; "
                 "set CDP_TRACKING__WRITE_KEYS"
             )
+        channels = {"WHATSAPP": self.whatsapp, "MESSENGER": self.messenger}
+        for name, channel in channels.items():
+            if channel.enabled and (placeholder := channel.placeholder_secret()):
+                raise ValueError(
+                    f"CDP_{name}__{placeholder.upper()} must be set to the value from "
+                    "Meta's app dashboard in production"
+                )
         return self
 
 

@@ -213,3 +213,16 @@ def _flows(session: Session, kind: str, since: datetime) -> list[Flow]:
     ).all()  # fmt: skip
     flows = [Flow(from_value=a, to_value=b, profiles=n) for a, b, n in rows]
     return sorted(flows, key=lambda f: -f.profiles)
+
+
+def labels_of(session: Session, profile: Profile) -> dict[str, str | None]:
+    """The profile's stage, retention cell, customer type and persuasion type now;
+    empty before its first refresh."""
+    state = session.get(ProfileState, profile.id)
+    if state is None:
+        return {}
+    return {
+        "stage": state.stage, "retention": state.retention,
+        "customer_type": state.customer_type,
+        "persuasion_type": state.persuasion_type,
+    }  # fmt: skip

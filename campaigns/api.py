@@ -1,0 +1,98 @@
+"""Campaign routes: the website's personalisation (write key) and, for marketers,
+the loaded campaigns, their results and suppression lists (admin token)."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlmodel import Session
+
+from campaigns import service
+from campaigns.models import CampaignPublic, CampaignResults, Personalisation
+from core.auth import AdminOnly, ReaderIsAdmin
+from core.db import get_session
+from core.errors import UnauthorizedError
+from profiles import service as profiles
+
+router = APIRouter(prefix="/v1", tags=["campaigns"])
+SessionDep = Annotated[Session, Depends(get_session)]
+Slot = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="slot")]
+
+
+@router.get("/personalize", response_model=Personalisation)
+def personalize(
+    request: Request,
+    session: SessionDep,
+    is_admin: ReaderIsAdmin,
+    profile: Annotated[str, Query(description="e.g. anonymous_id:abc")],
+    slot: Slot,
+    sku: Annotated[str | None, Query(description="the product on the page")] = None,
+    impression_id: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z0-9_-]{8,64}$",
+            description="the page's id for this slot: asking again records nothing",
+        ),
+    ] = None,
+) -> Personalisation:
+    """The campaign content for this profile in this slot, or none with the reason
+    each campaign for the slot stopped."""
+    if not is_admin and not profile.startswith("anonymous_id:"):
+        # The write key is public: it may only ask for the visitor's own cookie.
+        raise UnauthorizedError(
+            "with a write key, profile must be the visitor's anonymous_id; other "
+            "identities need the admin token",
+            loc=["query", "profile"],
+        )
+    found = profiles.get_by_ref_or_raise(session, profile)
+    return service.personalise(
+        session, found, slot=slot, impression_id=impression_id, sku=sku,
+        recommender=getattr(request.app.state, "recommender", None),
+    )  # fmt: skip
+
+
+@router.get("/campaigns", response_model=list[CampaignPublic], dependencies=[AdminOnly])
+def list_campaigns() -> list[CampaignPublic]:
+    """Every campaign file: what is running, and the mistakes of each file."""
+    folder = service.get_folder()
+    folder.reload()
+    listed = []
+    for name, state in sorted(folder.files.items()):
+        campaign = state.campaign
+        spec = campaign.spec if campaign else None
+        listed.append(
+            CampaignPublic(
+                id=spec.id if spec else None, file=name, problems=state.problems,
+                name=spec.name if spec else None,
+                status=spec.status if spec else None,
+                kind=spec.kind if spec else None,
+                slot=spec.placement.website.slot if spec else None,
+                running=bool(campaign and campaign.is_running(datetime.now(UTC))),
+                variants=[v.id for v in spec.variants] if spec else [],
+            )
+        )  # fmt: skip
+    return listed
+
+
+@router.get(
+    "/campaigns/{campaign_id}/results",
+    response_model=CampaignResults,
+    dependencies=[AdminOnly],
+)
+def campaign_results(campaign_id: str, session: SessionDep) -> CampaignResults:
+    """Impressions, clicks, conversions and revenue per variant, and the uplift
+    over the control group with its 95% interval."""
+    return service.list_results(session, service.get_or_raise(campaign_id))
+
+
+@router.put(
+    "/suppressions/{list_name}/profiles/{ref}", status_code=204,
+    dependencies=[AdminOnly],
+)  # fmt: skip
+def suppress(
+    list_name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")],
+    ref: str,
+    session: SessionDep,
+) -> None:
+    """Put a profile on a suppression list; campaigns naming the list skip it."""
+    service.suppress(session, list_name, profiles.get_by_ref_or_raise(session, ref))

@@ -1,0 +1,136 @@
+"""Campaign files: every mistake named with its file and line."""
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from campaigns.definitions import CampaignFolder, parse, validate_folder
+from campaigns.errors import InvalidCampaignError
+from core.settings import ROOT
+from tests.campaigns.conftest import campaign_text
+
+
+def problems_of(text: str, folder: Path | None = None) -> list[str]:
+    with pytest.raises(InvalidCampaignError) as caught:
+        parse(text, name="c.yml", folder=folder)
+    return caught.value.problems
+
+
+def test_parse_broken_yaml_names_the_file_and_line() -> None:
+    text = campaign_text().replace("kind: smart", "kind: [smart")
+
+    [problem] = problems_of(text)
+
+    assert problem.startswith("c.yml, line ")
+    assert "not valid YAML" in problem
+
+
+def test_parse_unknown_key_names_its_line_and_the_accepted_keys() -> None:
+    text = campaign_text(guards="  max_per_dya: 3")
+
+    [problem] = problems_of(text)
+
+    assert problem.startswith("c.yml, line 13: unknown key 'max_per_dya'")
+    assert "accepted: consent, max_per_day, quiet_hours" in problem
+
+
+@pytest.mark.parametrize("kind", ["hybrid", "conversational"])
+def test_parse_reserved_kind_is_refused_as_not_supported_yet(kind: str) -> None:
+    text = campaign_text().replace("kind: smart", f"kind: {kind}")
+
+    assert problems_of(text) == [
+        f"c.yml, line 3: kind {kind!r} is not supported yet; supported: smart"
+    ]
+
+
+def test_parse_email_placement_is_refused_with_its_line() -> None:
+    text = campaign_text().replace("website: {slot: home}", "email: {to: all}")
+
+    assert problems_of(text) == [
+        "c.yml, line 5: placement 'email' is not supported yet; supported: website"
+    ]
+
+
+def test_parse_inline_template_syntax_error_names_the_file_line() -> None:
+    text = campaign_text().replace("<p>Hello", "{% if %}\n      <p>Hello")
+
+    [problem] = problems_of(text)
+
+    # The template's first line is line 9 of the file.
+    assert problem.startswith("c.yml, line 9: template error: ")
+
+
+def test_parse_template_file_error_names_the_template_file_and_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t.html").write_text("<p>one</p>\n<p>{{ profile. }}</p>\n")
+    text = campaign_text().replace('template: "<p>Hi</p>"', "template_file: t.html")
+
+    [problem] = problems_of(text, tmp_path)
+
+    assert problem.startswith("c.yml, line 11: t.html: line 2: template error")
+
+
+def test_parse_template_file_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    text = campaign_text().replace(
+        'template: "<p>Hi</p>"', "template_file: ../../etc/passwd"
+    )
+
+    [problem] = problems_of(text, tmp_path / "campaigns")
+
+    assert "is not a file inside the campaigns folder" in problem
+
+
+def test_parse_unknown_segment_and_cue_are_named_with_accepted_values() -> None:
+    text = campaign_text().replace(
+        "placement:", "audience:\n  segments: [big_spenders, nobody]\nplacement:"
+    )
+    text = text.replace("  - id: b\n", "  - id: b\n    cues: [flattery]\n")
+
+    problems = problems_of(text)
+
+    assert problems[0].startswith("c.yml, line 5: unknown segment 'nobody'; defined:")
+    assert "big_spenders" in problems[0]
+    assert problems[1].startswith("c.yml, line 13: unknown cue 'flattery'; accepted:")
+
+
+def test_folder_broken_file_does_not_stop_another(
+    folder: Callable[..., CampaignFolder],
+) -> None:
+    loaded = folder(**{"good.yml": campaign_text("good"), "bad.yml": "id: [x"})
+
+    assert [c.id for c in loaded.campaigns()] == ["good"]
+    assert loaded.files["bad.yml"].problems[0].startswith("bad.yml, line 1: ")
+
+
+def test_folder_keeps_the_last_good_version_when_a_file_breaks(
+    folder: Callable[..., CampaignFolder], tmp_path: Path
+) -> None:
+    loaded = folder(**{"c.yml": campaign_text("first")})
+    assert [c.id for c in loaded.campaigns()] == ["first"]
+
+    (tmp_path / "c.yml").write_text(campaign_text("second").replace("kind", "knd"))
+    os.utime(tmp_path / "c.yml", (1e9, 2e9))  # a new mtime, whatever the clock
+
+    assert [c.id for c in loaded.campaigns()] == ["first"]
+    problems = loaded.files["c.yml"].problems
+    assert any(p.startswith("c.yml, line 3: unknown key 'knd'") for p in problems)
+
+
+def test_folder_repeated_campaign_id_is_refused_in_the_later_file(
+    folder: Callable[..., CampaignFolder],
+) -> None:
+    loaded = folder(**{"a.yml": campaign_text("same"), "b.yml": campaign_text("same")})
+
+    assert [c.file for c in loaded.campaigns()] == ["a.yml"]
+    assert loaded.files["b.yml"].problems == [
+        "b.yml, line 1: campaign id 'same' is already used by a.yml"
+    ]
+
+
+def test_shipped_campaigns_are_valid() -> None:
+    valid, problems = validate_folder(ROOT / "shop" / "campaigns")
+
+    assert (valid, problems) == (2, [])
