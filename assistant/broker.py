@@ -8,6 +8,7 @@ applies it to the profile of the sender's anonymous id.
 
 import json
 import logging
+import os
 import threading
 from datetime import datetime, timezone
 from typing import Any
@@ -24,14 +25,26 @@ HEARTBEAT_SUFFIX = ":broker-heartbeat"
 HEARTBEAT_SECONDS = 10
 
 
-def to_envelope(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The platform envelope for a Rasa event, or None for events we do not keep."""
+def keeps_text() -> bool:
+    """The shop's privacy setting, as the platform reads it: message text goes on
+    the profile only when CDP_CHANNELS__KEEP_MESSAGE_TEXT is true."""
+    value = os.environ.get("CDP_CHANNELS__KEEP_MESSAGE_TEXT", "false")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def to_envelope(
+    event: dict[str, Any], *, keep_text: bool = False
+) -> dict[str, Any] | None:
+    """The platform envelope for a Rasa event, or None for events we do not keep.
+    Without ``keep_text`` the message's text is left out; its intent stays."""
     kind = event.get("event")
     sender = event.get("sender_id")
     if kind not in EVENT_NAMES or not sender:
         return None
     at = datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=timezone.utc)
-    properties: dict[str, Any] = {"text": event.get("text"), "channel": "assistant"}
+    properties: dict[str, Any] = {"channel": "assistant"}
+    if keep_text:
+        properties["text"] = event.get("text")
     if kind == "user":
         properties["channel"] = event.get("input_channel") or "assistant"
         intent = (event.get("parse_data") or {}).get("intent") or {}
@@ -61,6 +74,7 @@ class EventStreamBroker(EventBroker):
     def __init__(self, url: str, stream: str = "cdp:events") -> None:
         self.client = redis.Redis.from_url(url)
         self.stream = stream
+        self.keep_text = keeps_text()
         self._stopped = threading.Event()
         threading.Thread(
             target=self._beat, name="broker-heartbeat", daemon=True
@@ -83,7 +97,7 @@ class EventStreamBroker(EventBroker):
         return cls(broker_config.url, **broker_config.kwargs)
 
     def publish(self, event: dict[str, Any]) -> None:
-        envelope = to_envelope(event)
+        envelope = to_envelope(event, keep_text=self.keep_text)
         if envelope is None:
             return
         try:

@@ -74,6 +74,31 @@ def take_agent_replies(client: redis.Redis, channel: str, sender: str) -> list[s
     return [r.decode() if isinstance(r, bytes) else str(r) for r in replies]
 
 
+# The live thread an agent works from: kept apart from the profile, whose events
+# carry text only where the shop's privacy setting allows, and gone on release.
+THREAD_SECONDS = 7 * 24 * 3600
+
+
+def _thread(channel: str, sender: str) -> str:
+    return f"{get_settings().tracking.stream}:agent-thread:{channel}:{sender}"
+
+
+def note(client: redis.Redis, channel: str, sender: str, who: str, text: str) -> None:
+    """A message of the handed-over conversation, for the agent to read."""
+    line = {"from": who, "text": text, "at": datetime.now(UTC).isoformat()}
+    pipe = client.pipeline()
+    pipe.rpush(_thread(channel, sender), json.dumps(line))
+    pipe.expire(_thread(channel, sender), THREAD_SECONDS)
+    pipe.execute()
+
+
+class ThreadMessage(BaseModel):
+    # "shopper" or "agent"
+    from_: str = Field(alias="from")
+    text: str
+    at: datetime
+
+
 def record(
     client: redis.Redis, sender: str, event: str, properties: dict[str, Any]
 ) -> None:
@@ -113,6 +138,15 @@ def list_handovers(client: RedisDep) -> list[Handover]:
     return sorted(rows, key=lambda h: h.since)
 
 
+@router.get("/{channel}/{sender}/messages", response_model=list[ThreadMessage])
+def read_thread(
+    channel: Channel, sender: Sender, client: RedisDep
+) -> list[ThreadMessage]:
+    """What the shopper and the agents wrote since the handover, oldest first."""
+    lines = client.lrange(_thread(channel, sender), 0, -1)
+    return [ThreadMessage.model_validate_json(line) for line in lines]
+
+
 @router.post("/{channel}/{sender}/messages", status_code=202)
 def agent_reply(
     channel: Channel, sender: Sender, message: AgentMessage, client: RedisDep
@@ -121,6 +155,7 @@ def agent_reply(
     reply = {"text": message.text, "agent": message.agent}
     client.rpush(outbox(channel, sender), json.dumps(reply))
     inbox.wake(client, channel, sender)  # WhatsApp and Messenger send it from there
+    note(client, channel, sender, "agent", message.text)
     keep_text = get_settings().channels.keep_message_text
     text = {"text": message.text} if keep_text else {}
     record(client, sender, "Agent Message", {**text, "agent": message.agent})
@@ -162,4 +197,5 @@ def nudge(
 def release(channel: Channel, sender: Sender, client: RedisDep) -> None:
     """Give the conversation back to the assistant."""
     client.hdel(_handovers(), _key(channel, sender))
+    client.delete(_thread(channel, sender))
     record(client, sender, "Agent Released", {"channel": channel})

@@ -15,6 +15,7 @@ from channels import handover
 from channels.rasa import RasaClient, get_rasa
 from core.auth import WriteKeySource
 from core.redis import get_redis
+from core.settings import get_settings
 
 router = APIRouter(prefix="/v1/channels/web", tags=["channels"])
 WIDGET = Path(__file__).parent / "static" / "chat.js"
@@ -52,12 +53,10 @@ def send_message(
         for r in handover.take_agent_replies(client, "web", message.sender)
     ]
     if handover.current(client, "web", message.sender) is not None:
-        handover.record(
-            client,
-            message.sender,
-            "Chat Message",
-            {"text": message.text, "to": "agent"},
-        )
+        handover.note(client, "web", message.sender, "shopper", message.text)
+        keep_text = get_settings().channels.keep_message_text
+        text = {"text": message.text} if keep_text else {}
+        handover.record(client, message.sender, "Chat Message", {**text, "to": "agent"})
         return WebReply(messages=waiting, with_agent=True)
     replies = rasa.send(message.sender, message.text, metadata={"channel": "web"})
     return WebReply(messages=waiting + [BotMessage.model_validate(r) for r in replies])

@@ -190,6 +190,10 @@ class ChannelWorker:
         ):
             channel.deliver(message.sender, held, origin=origin)
         if self._with_agent(channel, message.sender):
+            shown = message.text if message.kind == "text" else message.title
+            handover.note(
+                self.client, message.channel, message.sender, "shopper", shown
+            )
             return
         if message.kind == "unsupported":
             channel.deliver(

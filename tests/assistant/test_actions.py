@@ -276,6 +276,7 @@ def test_a_handed_over_conversation_goes_to_the_agent_not_the_bot(
     client.post(f"{url}/messages", json={"text": "Hi, I'm Sam."}, headers=bearer())
     polled = client.get("/v1/channels/web/messages/visitor-9", headers=basic())
     waiting = client.get("/v1/conversations/handovers", headers=bearer()).json()
+    thread = client.get(f"{url}/messages", headers=bearer()).json()
     released = client.delete(f"{url}/handover", headers=bearer())
     drain(Worker(engine, publish()))
 
@@ -285,12 +286,17 @@ def test_a_handed_over_conversation_goes_to_the_agent_not_the_bot(
     assert [h["sender"] for h in waiting] == ["visitor-9"]
     assert released.status_code == 204
     assert client.get("/v1/conversations/handovers", headers=bearer()).json() == []
+    assert [(m["from"], m["text"]) for m in thread] == [
+        ("shopper", "hello?"), ("agent", "Hi, I'm Sam.")
+    ]  # fmt: skip
     with Session(engine) as session:
         profile = profiles.get_by_ref_or_raise(session, "anonymous_id:visitor-9")
-        names = [e.name for e in profiles.list_events(session, profile, limit=10)]
-    assert sorted(names) == [
+        events = profiles.list_events(session, profile, limit=10)
+    assert sorted(e.name for e in events) == [
         "Agent Message", "Agent Released", "Agent Requested", "Chat Message"
     ]  # fmt: skip
+    # The shop keeps no message text by default: the agent read it in the thread.
+    assert not any("text" in e.properties for e in events)
 
 
 def test_a_campaign_nudge_names_the_products_and_goes_on_the_profile(

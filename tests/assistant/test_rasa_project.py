@@ -30,7 +30,8 @@ def test_broker_turns_a_user_message_into_a_profile_event() -> None:
     }  # fmt: skip
     script = (
         "import json, sys; from assistant.broker import to_envelope; "
-        "print(json.dumps(to_envelope(json.loads(sys.argv[1]))))"
+        "event = json.loads(sys.argv[1]); "
+        "print(json.dumps([to_envelope(event), to_envelope(event, keep_text=True)]))"
     )
     python = rasa_executable().parent / "python"
 
@@ -39,7 +40,10 @@ def test_broker_turns_a_user_message_into_a_profile_event() -> None:
         env=rasa_env(), capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
 
-    envelope = json.loads(result.stdout.strip().splitlines()[-1])
+    envelope, with_text = json.loads(result.stdout.strip().splitlines()[-1])
+    # The shop's privacy setting decides about the text; by default it stays out.
+    assert "text" not in envelope["properties"]
+    assert with_text["properties"]["text"] == "a jacket"
     assert envelope["type"] == "track"
     assert envelope["event"] == "Chat Message Received"
     assert envelope["anonymousId"] == "visitor-1"

@@ -293,9 +293,18 @@ def test_handover_tells_the_shopper_once_and_sends_the_agents_reply(
     )
     drain(worker)
 
+    thread = api.get(f"{conversation}/messages", headers=bearer()).json()
+    api.delete(f"{conversation}/handover", headers=bearer())
+    after_release = api.get(f"{conversation}/messages", headers=bearer()).json()
+
     assert sent.status_code == 202, sent.text
     assert rasa.received == []
     assert texts(graph) == [HANDOVER_NOTICE, "Hi, Sam here."]
+    # The agent reads the thread there, not on the profile (text stays off it).
+    assert [(m["from"], m["text"]) for m in thread] == [
+        ("shopper", "hello?"), ("shopper", "anyone there?"), ("agent", "Hi, Sam here."),
+    ]  # fmt: skip
+    assert after_release == []
 
 
 def test_assistant_that_hands_over_is_not_followed_by_a_second_notice(
