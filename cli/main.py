@@ -259,7 +259,7 @@ def segments_predict(
     history, then store predictions and the best contact time for every profile;
     run it daily or weekly."""
     from core import db
-    from segments import predictions
+    from segments import membership, predictions
 
     db.create_tables()
     started = time.perf_counter()
@@ -271,6 +271,10 @@ def segments_predict(
             raise typer.Exit(1) from None
         path = predictions.save(model)
         run = predictions.refresh_predictions(session, model=model)
+        # New predictions move people in and out of segments that test them.
+        if membership.tests_predictions():
+            moves = membership.recompute_all(session)
+            typer.echo(f"segments: {moves.entered} entries, {moves.exited} exits")
     typer.echo(f"fitted on {model.profiles} profiles with orders, saved to {path}")
     v = model.validation
     if "propensity_auc" in v:

@@ -103,17 +103,33 @@ class _Bounds(_Strict):
 class AllOf(_Strict):
     all: list[Condition] = Field(min_length=1)
 
+    @cached_property
+    def _steady_first(self) -> tuple[list[Condition], list[Condition]]:
+        return _split_by_time(self.all)
+
     def test(self, facts: Facts) -> bool:
-        # Every part runs (no short cut) so each one's change time is known.
-        results = [c.test(facts) for c in self.all]
+        steady, timed = self._steady_first
+        # A part that only an event can change, false now, keeps the whole false
+        # until an event comes: the timed parts' change times do not matter then.
+        if not all(c.test(facts) for c in steady):
+            return False
+        # Every timed part runs (no short cut) so each one's change time is known.
+        results = [c.test(facts) for c in timed]
         return all(results)
 
 
 class AnyOf(_Strict):
     any: list[Condition] = Field(min_length=1)
 
+    @cached_property
+    def _steady_first(self) -> tuple[list[Condition], list[Condition]]:
+        return _split_by_time(self.any)
+
     def test(self, facts: Facts) -> bool:
-        results = [c.test(facts) for c in self.any]
+        steady, timed = self._steady_first
+        if any(c.test(facts) for c in steady):
+            return True
+        results = [c.test(facts) for c in timed]
         return any(results)
 
 
@@ -396,7 +412,7 @@ def parse(text: str, *, name: str) -> Definitions:
         seen.setdefault(segment.name, line)
     if problems:
         raise InvalidSegmentsError(name, problems)
-    events = [c for s in parsed.segments for c in _walk(s.when)]
+    events = [c for s in parsed.segments for c in walk(s.when)]
     events = [c for c in events if isinstance(c, EventCondition)]
     windows = [c.within_days for c in events]
     window = None if None in windows else max(windows, default=0.0) * DAY
@@ -407,14 +423,30 @@ def parse(text: str, *, name: str) -> Definitions:
     )
 
 
-def _walk(condition: Any) -> Iterable[Any]:
+def changes_with_time(condition: Any) -> bool:
+    """Whether the answer can change with no new event: an event counted within a
+    window, or a number of days since something."""
+    if isinstance(condition, EventCondition):
+        return condition.within_days is not None
+    if isinstance(condition, ComputedCondition):
+        return condition.computed.startswith("days_since_")
+    return any(changes_with_time(c) for c in walk(condition) if c is not condition)
+
+
+def _split_by_time(parts: list[Any]) -> tuple[list[Any], list[Any]]:
+    steady = [c for c in parts if not changes_with_time(c)]
+    return steady, [c for c in parts if changes_with_time(c)]
+
+
+def walk(condition: Any) -> Iterable[Any]:
+    """The condition and every condition inside it."""
     yield condition
     for child in (
         getattr(condition, "all", None) or getattr(condition, "any", None) or []
     ):
-        yield from _walk(child)
+        yield from walk(child)
     if isinstance(condition, NotCondition):
-        yield from _walk(condition.not_)
+        yield from walk(condition.not_)
 
 
 def _note_day_thresholds(facts: Facts, days: float, bounds: _Bounds) -> None:

@@ -19,8 +19,10 @@ from segments.definitions import (
     Definitions,
     Facts,
     InvalidSegmentsError,
+    PredictionCondition,
     Segment,
     parse,
+    walk,
 )
 from segments.errors import SegmentNotFoundError
 from segments.models import (
@@ -192,7 +194,7 @@ def recheck_due(
     return moves
 
 
-def recompute_all(session: Session, *, batch: int = 1000) -> Moves:
+def recompute_all(session: Session, *, batch: int = 5000) -> Moves:
     """Every live profile against every segment, in batches, each committed; also
     empties the segments that are no longer defined."""
     now = datetime.now(UTC)
@@ -213,6 +215,15 @@ def recompute_all(session: Session, *, batch: int = 1000) -> Moves:
         session.commit()
         session.expunge_all()  # a long run should not hold every profile in memory
         last = ids[-1]
+
+
+def tests_predictions() -> bool:
+    """Whether any segment in force has a prediction condition."""
+    return any(
+        isinstance(c, PredictionCondition)
+        for s in get_definitions().segments
+        for c in walk(s.when)
+    )
 
 
 def load_facts(

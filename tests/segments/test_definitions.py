@@ -161,3 +161,22 @@ def test_label_conditions_read_the_profile_state() -> None:
     assert holds("stage: [comparison, decision]", facts)
     assert not holds("retention: red_alert", facts)
     assert not holds("customer_type: explorer", facts)
+
+
+def test_all_notes_change_times_only_while_its_steady_parts_hold() -> None:
+    condition = """
+all:
+  - trait: country
+    equals: NL
+  - event: Product Added
+    within_days: 2
+"""
+    added = events("Product Added", (1.5, {}))
+    german = Facts(now=NOW, traits={"country": "DE"}, events=added)
+    dutch = Facts(now=NOW, traits={"country": "NL"}, events=added)
+
+    assert not holds(condition, german)
+    assert holds(condition, dutch)
+    # Only an event can make the German profile Dutch: no recheck is due for it.
+    assert german.changes == []
+    assert dutch.changes == [NOW + timedelta(days=0.5)]

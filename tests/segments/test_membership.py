@@ -261,3 +261,19 @@ def test_a_prediction_condition_reads_the_stored_predictions(
     assert moves.entered == 1
     assert names(segments_of(client, "anonymous_id:keen")) == ["likely_buyers"]
     assert names(segments_of(client, "anonymous_id:idle")) == []
+
+
+def test_only_segments_with_a_prediction_condition_call_for_a_recompute_on_predict(
+    use_segments: Callable[[str], Path],
+) -> None:
+    use_segments(SEGMENTS)
+    without = membership.tests_predictions()
+    path = use_segments(
+        SEGMENTS + "  - name: likely\n    when:\n      not: "
+        "{prediction: propensity_30d, max: 0.2}\n"
+    )
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))  # seen as edited, whatever the clock
+
+    assert without is False
+    assert membership.tests_predictions() is True
