@@ -62,14 +62,18 @@ def get_by_identity(session: Session, key: IdentityKey) -> Profile | None:
     if profile_id is None and key in session.info.get("absent_identities", ()):
         return None
     if profile_id is None:
-        statement = select(Identity.profile_id).where(
-            Identity.type == key[0].value, Identity.value == key[1]
+        # The identity and its profile in one round trip.
+        statement = (
+            select(Profile)
+            .join(Identity, col(Identity.profile_id) == col(Profile.id))
+            .where(Identity.type == key[0].value, Identity.value == key[1])
         )
         with session.no_autoflush:
-            profile_id = session.exec(statement).first()
-        if profile_id is None:
+            found = session.exec(statement).first()
+        if found is None:
             return None
-        _identity_cache(session)[key] = profile_id
+        _identity_cache(session)[key] = found.id
+        profile_id = found.id
     return get(session, profile_id)
 
 
