@@ -22,6 +22,14 @@
  * cookie until cdp.consent.grant(); events of the page are held in memory until then.
  * cdp.consent.revoke() drops what is held and forgets the visitor's ids. Either
  * decision is remembered in localStorage.
+ *
+ * Slots: every <div data-cdp-slot="home"> (data-cdp-sku="..." for the product on the
+ * page) is filled on load from /v1/personalize, with an impression id of its own for
+ * this page view: filling it again (cdp.fillSlots()) counts nothing twice, the next
+ * page view is a new impression. Control, no campaign or an error leave the element
+ * as the shop wrote it. A click on a [data-cdp-click] link inside the content is
+ * tracked as Promotion Clicked, through the queue above, so it survives the page
+ * change the link starts.
  */
 (function () {
   "use strict";
@@ -260,6 +268,71 @@
     if (document.visibilityState === "hidden") beaconQueued();
   });
 
+  var impressions = new WeakMap(); // slot element -> its impression id, this page view
+  var shown = new WeakMap();       // slot element -> what it shows: campaign, variant
+
+  function fillSlots(root) {
+    if (!granted()) return Promise.resolve([]);
+    var slots = (root || document).querySelectorAll("[data-cdp-slot]");
+    return Promise.all(Array.prototype.map.call(slots, fillSlot));
+  }
+
+  // What /v1/personalize answered (null after an error or for an unknown visitor);
+  // the slot shows its html unless it is none or the profile is in the control group.
+  function fillSlot(slot) {
+    var name = slot.getAttribute("data-cdp-slot");
+    if (!impressions.has(slot)) impressions.set(slot, uuid());
+    return Promise.resolve().then(function () {
+      var query = new URLSearchParams({
+        profile: "anonymous_id:" + anonymousId(), slot: name,
+        impression_id: impressions.get(slot),
+      });
+      var sku = slot.getAttribute("data-cdp-sku");
+      if (sku) query.set("sku", sku);
+      var auth = "Basic " + btoa(writeKey + ":");
+      return fetch(apiHost + "/v1/personalize?" + query, {
+        headers: { Authorization: auth }, credentials: "omit",
+      });
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        if (response.ok) return answer;
+        // A first page view: the worker has not made the visitor's profile yet.
+        if (errorType(answer) === "profile_not_found") return null;
+        throw new Error("the api answered " + response.status + " " +
+                        errorType(answer));
+      });
+    }).then(function (answer) {
+      if (!answer || answer.control || !answer.html) return answer;
+      slot.innerHTML = answer.html; // rendered by the api: sandboxed and autoescaped
+      slot.setAttribute("data-cdp-campaign", answer.campaign);
+      slot.setAttribute("data-cdp-variant", answer.variant);
+      shown.set(slot, answer);
+      return answer;
+    }).catch(function (error) {
+      console.warn("cdp.js: slot " + name + " keeps its content: " + error.message);
+      return null;
+    });
+  }
+
+  function errorType(answer) {
+    var detail = answer && Array.isArray(answer.detail) && answer.detail[0];
+    return (detail && detail.type) || "";
+  }
+
+  // Capture, so that a shop's handler stopping the click does not lose it.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-cdp-click]");
+    var slot = link && link.closest("[data-cdp-slot]");
+    var answer = slot && shown.get(slot);
+    if (!answer) return;
+    window.cdp.track("Promotion Clicked", {
+      promotion_id: answer.impression_id, content_id: answer.impression_id,
+      campaign: answer.campaign, variant: answer.variant, slot: answer.slot,
+      url: link.href || null,
+    });
+    flush(); // a keepalive request outlives the page; pagehide beacons the rest
+  }, true);
+
   function grant() {
     if (consent === "granted") return;
     consent = "granted";
@@ -304,6 +377,7 @@
       return enqueue(message("identify", { traits: traits || {} }));
     },
     flush: flush,
+    fillSlots: fillSlots,
     consent: { grant: grant, revoke: revoke, status: function () { return consent; } },
   };
 
@@ -313,4 +387,9 @@
     anonymousId();
   }
   window.cdp.page(document.title);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { fillSlots(); });
+  } else {
+    fillSlots();
+  }
 })();

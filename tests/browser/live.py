@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import redis
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -120,6 +121,7 @@ class LiveApi:
     url: str
     worker: Worker
     recorder: Recorder
+    app: FastAPI  # for app.state: a test gives it a recommender
 
     def received(self, path: str, *, method: str = "POST") -> list[Received]:
         return [
@@ -190,7 +192,7 @@ def serve_api(engine: Engine) -> Iterator[LiveApi]:
     worker = Worker(engine, client, name="live-api-worker")
     worker.consumer.ensure_group()
     try:
-        yield LiveApi(f"http://127.0.0.1:{port}", worker, recorder)
+        yield LiveApi(f"http://127.0.0.1:{port}", worker, recorder, app)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
