@@ -1,17 +1,25 @@
-"""Campaign routes: the website's personalisation (write key) and, for marketers,
-the loaded campaigns, their results and suppression lists (admin token)."""
+"""Campaign routes: the website's personalisation (write key), the links in
+messages (a counted click, an unsubscribe: no key, the send id is the token) and,
+for marketers, the loaded campaigns, their results, journeys and suppression lists
+(admin token)."""
 
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
 from campaigns import service
-from campaigns.models import CampaignPublic, CampaignResults, Personalisation
+from campaigns.models import (
+    CampaignPublic,
+    CampaignResults,
+    JourneyPublic,
+    Personalisation,
+)
 from core.auth import AdminOnly, ReaderIsAdmin
 from core.db import get_session
-from core.errors import UnauthorizedError
+from core.errors import InvalidInputError, NotFoundError, UnauthorizedError
 from profiles import service as profiles
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
@@ -44,7 +52,13 @@ def personalize(
             "identities need the admin token",
             loc=["query", "profile"],
         )
-    found = profiles.get_by_ref_or_raise(session, profile)
+    try:
+        found = profiles.get_by_ref_or_raise(session, profile)
+    except NotFoundError:
+        if not profile.startswith("anonymous_id:"):
+            raise
+        # A first page view: the worker has not made the visitor's profile yet.
+        return Personalisation(slot=slot)
     return service.personalise(
         session, found, slot=slot, impression_id=impression_id, sku=sku,
         recommender=getattr(request.app.state, "recommender", None),
@@ -66,7 +80,7 @@ def list_campaigns() -> list[CampaignPublic]:
                 name=spec.name if spec else None,
                 status=spec.status if spec else None,
                 kind=spec.kind if spec else None,
-                slot=spec.placement.website.slot if spec else None,
+                slot=spec.placement.slot if spec else None,
                 running=bool(campaign and campaign.is_running(datetime.now(UTC))),
                 variants=[v.id for v in spec.variants] if spec else [],
             )
@@ -96,3 +110,65 @@ def suppress(
 ) -> None:
     """Put a profile on a suppression list; campaigns naming the list skip it."""
     service.suppress(session, list_name, profiles.get_by_ref_or_raise(session, ref))
+
+
+@router.get(
+    "/campaigns/{campaign_id}/journeys",
+    response_model=list[JourneyPublic],
+    dependencies=[AdminOnly],
+)
+def campaign_journeys(
+    campaign_id: str,
+    session: SessionDep,
+    status: Annotated[
+        str | None, Query(pattern="^(active|done|exited)$", description="filter")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[JourneyPublic]:
+    """The newest journeys of a hybrid campaign: why each started, where it is,
+    why it ended, and what each of its steps sent or why it did not."""
+    campaign = service.get_or_raise(campaign_id)
+    return service.list_journeys(session, campaign, status=status, limit=limit)
+
+
+@router.get("/campaigns/click/{send_id}", include_in_schema=False)
+def click(
+    send_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,64}$")],
+    to: Annotated[str, Query(max_length=2000)],
+    session: SessionDep,
+) -> RedirectResponse:
+    """A link in a message: counts the click, then goes on to the shop's page."""
+    if not to.startswith("/") or to.startswith("//") or "\\" in to:
+        raise InvalidInputError(
+            "to must be a path on the shop, starting with one /", loc=["query", "to"]
+        )
+    service.record_click(session, send_id)
+    return RedirectResponse(to, status_code=303)
+
+
+@router.get("/campaigns/unsubscribe/{send_id}", include_in_schema=False)
+def unsubscribe_page(
+    send_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,64}$")],
+) -> HTMLResponse:
+    """The page an unsubscribe link opens: one button, so that a mail scanner
+    following links does not unsubscribe anyone."""
+    return HTMLResponse(
+        "<!doctype html><title>Unsubscribe</title>"
+        f'<form method="post" action="/v1/campaigns/unsubscribe/{send_id}">'
+        "<p>Stop receiving these messages?</p>"
+        '<button type="submit">Unsubscribe</button></form>'
+    )
+
+
+@router.post("/campaigns/unsubscribe/{send_id}", include_in_schema=False)
+def unsubscribe(
+    send_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,64}$")],
+    session: SessionDep,
+) -> HTMLResponse:
+    """One-click unsubscribe (RFC 8058) and the page's button: withdraws the
+    consent the campaign's messages rely on."""
+    purpose = service.unsubscribe(session, send_id)
+    return HTMLResponse(
+        "<!doctype html><title>Unsubscribed</title>"
+        f"<p>Done: you will not receive these messages any more ({purpose}).</p>"
+    )

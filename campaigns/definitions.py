@@ -6,29 +6,49 @@ loaded keeps its last good version in force (see ``CampaignFolder``).
 """
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    HttpUrl,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from campaigns.errors import InvalidCampaignError
 from campaigns.templates import CompiledTemplate, TemplateCompileError, compile_template
+from campaigns.triggers import Trigger
 from core.errors import DomainError
 from core.yaml_files import Lines, compose, line_of, validate
 from segments import membership
+from segments.definitions import Condition
 from segments.persuasion import Cue, parse_cues
 from segments.stages import Stage
 
 logger = logging.getLogger(__name__)
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-SUPPORTED_KINDS = ("smart",)
+SUPPORTED_KINDS = ("smart", "hybrid")
 # Written in the issue, not built yet (#9): named so the error can say so.
-RESERVED_KINDS = ("hybrid", "conversational")
-RESERVED_PLACEMENTS = ("email", "whatsapp", "chat", "webhook")
+RESERVED_KINDS = ("conversational",)
+RESERVED_PLACEMENTS = ("whatsapp", "chat")
+# Where each kind can deliver: a smart campaign fills a website slot as the page
+# asks; a hybrid one sends when its trigger and steps say so.
+PLACEMENTS = {"smart": ("website",), "hybrid": ("email", "webhook")}
 SUFFIXES = (".yml", ".yaml")
+DURATION_PART = re.compile(r"(\d+)(d|h|m)")
+DURATION_UNITS = {
+    "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)
+}  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -66,17 +86,51 @@ class WebsitePlacement(_Strict):
     slot: Name
 
 
+class EmailPlacement(_Strict):
+    """Mail to the profile's email address; the variant gives subject and body."""
+
+    # Shown as the sender's name; the address is the shop's (settings).
+    from_name: str | None = Field(default=None, max_length=100)
+
+
+class WebhookPlacement(_Strict):
+    """A signed JSON POST to another tool (a CRM, a messaging service)."""
+
+    url: HttpUrl
+    # The environment variable holding the signing secret: never in the file.
+    secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,62}$")
+
+
 class Placement(_Strict):
-    website: WebsitePlacement
+    website: WebsitePlacement | None = None
+    email: EmailPlacement | None = None
+    webhook: WebhookPlacement | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Placement":
+        given = [k for k in ("website", "email", "webhook") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one placement: website, email or webhook; "
+                f"got {', '.join(given) or 'none'}"
+            )
+        return self
 
     @property
     def channel(self) -> str:
-        return "website"
+        return next(k for k in ("website", "email", "webhook") if getattr(self, k))
+
+    @property
+    def slot(self) -> str | None:
+        return self.website.slot if self.website else None
 
 
 class Products(_Strict):
     """The recommendation block a template shows as ``products``."""
 
+    # recommended: the recommender's picks; trigger: the products the trigger is
+    # about (the abandoned cart, the product viewed, restocked or cheaper now).
+    source: Literal["recommended", "trigger"] = "recommended"
     # The recommender's strategy (a buying stage); none means the profile's own.
     strategy: Stage | None = None
     limit: int = Field(default=3, ge=1, le=12)
@@ -84,6 +138,8 @@ class Products(_Strict):
 
 class Variant(_Strict):
     id: Name
+    # An email's subject line (a template too); email placements need it.
+    subject: str | None = Field(default=None, min_length=1, max_length=300)
     template: str | None = Field(default=None, min_length=1, max_length=20_000)
     template_file: str | None = Field(default=None, min_length=1, max_length=300)
     cues: list[str] = []
@@ -132,11 +188,101 @@ class Schedule(_Strict):
         return self
 
 
+def _duration(value: Any) -> Any:
+    """``30m``, ``2h``, ``1d`` or ``1d12h`` as a timedelta."""
+    if not isinstance(value, str):
+        return value
+    text = value.replace(" ", "")
+    parts = DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(
+            f"{value!r} is not a duration; write minutes, hours or days such as "
+            "30m, 2h, 1d or 1d12h"
+        )
+    return sum((int(n) * DURATION_UNITS[u] for n, u in parts), timedelta())
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Step(_Strict):
+    # A name that a branch can jump to.
+    id: Name | None = None
+
+
+class WaitStep(_Step):
+    wait: Duration
+
+    @field_validator("wait")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=365):
+            raise ValueError("a wait lasts from 1m to 365d")
+        return value
+
+
+class CheckStep(_Step):
+    # Goes on when the condition holds for the profile; ends the journey otherwise.
+    check: Condition
+
+
+class SendOptions(_Strict):
+    # None: the bandit picks among the campaign's variants.
+    variant: Name | None = None
+    # now: as soon as the guards allow; active_hours: at the next hour of the day
+    # when the person is usually active (their events, their time zone), within
+    # a day, or now when too little is known.
+    at: Literal["now", "active_hours"] = "now"
+
+
+class SendStep(_Step):
+    send: SendOptions
+
+
+class Branch(_Strict):
+    """Where the journey goes: ``next``, ``exit``, or the id of a later step."""
+
+    converted: str = "exit"
+    otherwise: str = "next"
+
+
+class BranchStep(_Step):
+    # On whether the person ordered since entering the campaign.
+    branch: Branch
+
+
+STEP_KINDS = {
+    "wait": WaitStep,
+    "check": CheckStep,
+    "send": SendStep,
+    "branch": BranchStep,
+}
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((key for key in value if key in STEP_KINDS), None)
+    return next((k for k, t in STEP_KINDS.items() if isinstance(value, t)), None)
+
+
+Step = Annotated[
+    Annotated[WaitStep, Tag("wait")]
+    | Annotated[CheckStep, Tag("check")]
+    | Annotated[SendStep, Tag("send")]
+    | Annotated[BranchStep, Tag("branch")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="unknown_step",
+        custom_error_message="a step is one of: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+
 class CampaignFile(_Strict):
     id: Name
     name: str = Field(min_length=1, max_length=200)
     status: Literal["active", "paused"] = "active"
-    kind: Literal["smart"]
+    kind: Literal["smart", "hybrid"]
     # A higher priority is tried first when several campaigns share a slot.
     priority: int = 0
     audience: Audience = Audience()
@@ -147,16 +293,46 @@ class CampaignFile(_Strict):
     schedule: Schedule = Schedule()
 
 
+class SmartFile(CampaignFile):
+    """Content for an audience, chosen per profile by the bandit when a page asks."""
+
+    kind: Literal["smart"]
+
+
+class Reentry(_Strict):
+    # A profile enters the campaign again only this long after its last entry.
+    after_days: float = Field(default=30.0, ge=0, le=3650)
+
+
+class HybridFile(CampaignFile):
+    """A trigger on behaviour, rules on the profile, and steps that wait, check,
+    send and branch; see ``campaigns.journeys``."""
+
+    kind: Literal["hybrid"]
+    trigger: Trigger
+    # Tested when the trigger fires and again before every send: a segment
+    # condition (see segments.definitions), e.g. a consent, a stage, the weather.
+    rules: Condition | None = None
+    steps: list[Step] = Field(min_length=1, max_length=50)
+    reentry: Reentry = Reentry()
+
+
 @dataclass(frozen=True)
 class Campaign:
     """A validated campaign with its compiled templates and cues."""
 
-    spec: CampaignFile
+    spec: SmartFile | HybridFile
     file: str
     templates: dict[str, CompiledTemplate]
     cues: dict[str, tuple[Cue, ...]]
     # Files read (the campaign and its template files): a change to any reloads it.
     sources: tuple[Path, ...] = ()
+    # The subject line of each variant, for email placements.
+    subjects: dict[str, CompiledTemplate] = field(default_factory=dict)
+
+    @property
+    def hybrid(self) -> HybridFile | None:
+        return self.spec if isinstance(self.spec, HybridFile) else None
 
     @property
     def id(self) -> str:
@@ -176,8 +352,10 @@ def parse(text: str, *, name: str, folder: Path | None = None) -> Campaign:
     ``InvalidCampaignError`` naming every problem and its line."""
     tree, lines = compose(text, name, error=InvalidCampaignError)
     _refuse_reserved(tree, lines, name)
-    spec = validate(tree, lines, CampaignFile, name=name, error=InvalidCampaignError)
-    problems = _unknown_segments(spec, lines)
+    model = HybridFile if _kind_of(tree) == "hybrid" else SmartFile
+    spec = validate(tree, lines, model, name=name, error=InvalidCampaignError)
+    problems = _placement_fits(spec, lines)
+    problems += _unknown_segments(spec, lines)
     cues: dict[str, tuple[Cue, ...]] = {}
     for index, variant in enumerate(spec.variants):
         try:
@@ -185,10 +363,104 @@ def parse(text: str, *, name: str, folder: Path | None = None) -> Campaign:
         except DomainError as exc:
             problems.append((line_of(lines, ("variants", index, "cues")), exc.msg))
     problems += _repeated_variants(spec, lines)
+    if isinstance(spec, HybridFile):
+        problems += _step_problems(spec, lines)
     templates, sources = _compile_all(spec, text, lines, name, folder, problems)
+    subjects = _compile_subjects(spec, text, lines, name, problems)
     if problems:
         raise InvalidCampaignError(name, sorted(problems))
-    return Campaign(spec, name, templates, cues, sources)
+    return Campaign(spec, name, templates, cues, sources, subjects)
+
+
+def _kind_of(tree: Any) -> Any:
+    return tree.get("kind") if isinstance(tree, dict) else None
+
+
+def _placement_fits(spec: CampaignFile, lines: Lines) -> list[tuple[int, str]]:
+    problems = []
+    allowed = PLACEMENTS[spec.kind]
+    channel = spec.placement.channel
+    if channel not in allowed:
+        problems.append(
+            (line_of(lines, ("placement", channel)),
+             f"a {spec.kind} campaign cannot use placement {channel!r}; "
+             f"it can use: {', '.join(allowed)}")
+        )  # fmt: skip
+    if channel == "email":
+        for index, variant in enumerate(spec.variants):
+            if variant.subject is None:
+                problems.append(
+                    (line_of(lines, ("variants", index)),
+                     f"variant {variant.id!r} needs a subject: the placement is email")
+                )  # fmt: skip
+    if spec.products and spec.products.source == "trigger" and spec.kind != "hybrid":
+        problems.append(
+            (line_of(lines, ("products", "source")),
+             "products from the trigger need a hybrid campaign; use recommended")
+        )  # fmt: skip
+    return problems
+
+
+def _step_problems(spec: HybridFile, lines: Lines) -> list[tuple[int, str]]:
+    """Branch targets that exist and lie ahead (so a journey always ends), step ids
+    given once, and sends naming variants the campaign has."""
+    problems = []
+    index_of: dict[str, int] = {}
+    variants = {v.id for v in spec.variants}
+    for index, step in enumerate(spec.steps):
+        if step.id is not None:
+            if step.id in index_of:
+                problems.append(
+                    (line_of(lines, ("steps", index, "id")),
+                     f"step id {step.id!r} is used twice")
+                )  # fmt: skip
+            index_of.setdefault(step.id, index)
+    for index, step in enumerate(spec.steps):
+        chosen = step.send.variant if isinstance(step, SendStep) else None
+        if chosen is not None and chosen not in variants:
+            problems.append(
+                (line_of(lines, ("steps", index, "send", "variant")),
+                 f"unknown variant {chosen!r}; the campaign has: "
+                 f"{', '.join(sorted(variants))}")
+            )  # fmt: skip
+        if not isinstance(step, BranchStep):
+            continue
+        for way in ("converted", "otherwise"):
+            target = getattr(step.branch, way)
+            if target in ("next", "exit"):
+                continue
+            where = line_of(lines, ("steps", index, "branch", way))
+            if target not in index_of:
+                problems.append(
+                    (where, f"{way}: no step with id {target!r}; write next, exit "
+                            f"or one of: {', '.join(index_of) or 'no ids given'}")
+                )  # fmt: skip
+            elif index_of[target] <= index:
+                problems.append(
+                    (where, f"{way}: step {target!r} is not after this one; a "
+                            "branch jumps forward, so that every journey ends")
+                )  # fmt: skip
+    if not any(isinstance(step, SendStep) for step in spec.steps):
+        problems.append((line_of(lines, ("steps",)), "no step sends anything"))
+    return problems
+
+
+def _compile_subjects(
+    spec: CampaignFile, text: str, lines: Lines, name: str,
+    problems: list[tuple[int, str]],
+) -> dict[str, CompiledTemplate]:  # fmt: skip
+    subjects = {}
+    for index, variant in enumerate(spec.variants):
+        if variant.subject is None:
+            continue
+        line = line_of(lines, ("variants", index, "subject"))
+        try:
+            subjects[variant.id] = compile_template(
+                variant.subject, where=name, first_line=line
+            )
+        except TemplateCompileError as exc:
+            problems.append((exc.line, exc.reason))
+    return subjects
 
 
 def _refuse_reserved(tree: Any, lines: Lines, name: str) -> None:

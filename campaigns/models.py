@@ -2,6 +2,7 @@
 API schemas."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
@@ -32,6 +33,17 @@ class CampaignImpression(SQLModel, table=True):
     control: bool = False
     cues: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of_send(
+        cls, send: "CampaignSend", at: datetime, *, control: bool = False
+    ) -> "CampaignImpression":
+        """A message delivered (or held out): its id is the send's."""
+        return cls(
+            id=send.id, campaign=send.campaign, variant=send.variant,
+            profile_id=send.profile_id, channel=send.channel,
+            placement=send.channel, control=control, cues=send.cues, at=at,
+        )  # fmt: skip
 
 
 class CampaignOutcome(SQLModel, table=True):
@@ -66,6 +78,80 @@ class SuppressionEntry(SQLModel, table=True):
     list_name: str = Field(primary_key=True)
     profile_id: str = Field(primary_key=True)
     added_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignJourney(SQLModel, table=True):
+    """One profile's way through a hybrid campaign: entered on a trigger, then one
+    step after another until it is done or exits (a check did not hold, the rules
+    stopped holding, a branch said exit)."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign", "profile_id", "key"),
+        Index("ix_campaignjourney_status_due", "status", "due_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    campaign: str = Field(index=True)
+    profile_id: str = Field(index=True)
+    # The trigger's occurrence (see campaigns.triggers): one journey per key.
+    key: str = Field(max_length=200)
+    status: str = "active"  # active, done, exited
+    # The next step to run, and when.
+    step: int = 0
+    due_at: datetime
+    entered_at: datetime
+    # Held out to measure uplift: it runs every step, and its sends deliver nothing.
+    control: bool = False
+    # The trigger's products and detail, and why the journey ended.
+    skus: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    detail: str = ""
+    reason: str = ""
+    # A step whose send was put off (quiet hours, active hours, a frequency cap)
+    # once already, so that it is not put off again for the same reason.
+    deferred: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class CampaignWatch(SQLModel, table=True):
+    """When to test a profile's trigger again with no new event (a cart going
+    quiet, days since the last order growing)."""
+
+    campaign: str = Field(primary_key=True)
+    profile_id: str = Field(primary_key=True)
+    due_at: datetime = Field(index=True)
+
+
+class CampaignSend(SQLModel, table=True):
+    """A message a journey step sends: written in the same transaction that moves
+    the journey past the step, with an id made of the journey and the step, so a
+    restarted worker delivers what is pending and never writes a send twice."""
+
+    __table_args__ = (
+        Index("ix_campaignsend_status_next", "status", "next_attempt_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    journey_id: str = Field(index=True)
+    campaign: str = Field(index=True)
+    variant: str | None = None
+    profile_id: str = Field(index=True)
+    channel: str
+    # pending, sent, failed (gave up), stopped (a guard), control (held out)
+    status: str = "pending"
+    reason: str = ""
+    # What is delivered: the address, subject, HTML and text, or the JSON body.
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    cues: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class CampaignCursor(SQLModel, table=True):
+    """How far the campaigns worker has read a stream of changes (catalog)."""
+
+    name: str = Field(primary_key=True)
+    value: int = 0
 
 
 # API schemas --------------------------------------------------------------------
@@ -141,3 +227,37 @@ class CampaignResults(BaseModel):
         default=None, description="None until both groups have profiles"
     )
     render_errors: list[str] = []
+    journeys: dict[str, int] = PydanticField(
+        default={}, description="hybrid campaigns: journeys by status"
+    )
+    sends: dict[str, int] = PydanticField(
+        default={},
+        description="hybrid campaigns: messages by status (pending, sent, failed, "
+        "stopped by a guard, control)",
+    )
+
+
+class SendPublic(BaseModel):
+    id: str
+    step: int
+    channel: str
+    variant: str | None
+    status: str
+    reason: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class JourneyPublic(BaseModel):
+    id: str
+    profile_id: str
+    status: str
+    detail: str = PydanticField(description="what the trigger saw")
+    reason: str = PydanticField(description="why it ended")
+    step: int = PydanticField(description="the next step to run (0-based)")
+    due_at: datetime
+    entered_at: datetime
+    control: bool
+    products: list[str]
+    sends: list[SendPublic]

@@ -22,6 +22,8 @@ import random
 import threading
 import time as clock
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,22 +39,27 @@ from campaigns.definitions import Campaign, CampaignFolder
 from campaigns.errors import CampaignNotFoundError
 from campaigns.models import (
     CampaignImpression,
+    CampaignJourney,
     CampaignOutcome,
     CampaignResults,
+    CampaignSend,
     CampaignSkip,
+    JourneyPublic,
     Personalisation,
+    SendPublic,
     Stop,
     SuppressionEntry,
     Uplift,
     VariantResult,
 )
 from campaigns.templates import TemplateRenderError, render
+from catalog import service as catalog
 from catalog.models import ProductPublic
 from core.errors import ConflictError
 from core.settings import get_settings
 from events.ecommerce import OrderFact
 from profiles import service as profiles
-from profiles.models import ConsentStatus, Event, Profile
+from profiles.models import ConsentCreate, ConsentStatus, Event, Profile
 from recommender.models import Filters
 from recommender.service import Recommender, shopper_of
 from segments import membership
@@ -114,7 +121,7 @@ def personalise(
             return _again(session, shown, profile, folder, recommender, sku)
     running = [
         c for c in folder.campaigns()
-        if c.spec.placement.website.slot == slot and c.is_running(now)
+        if c.spec.placement.slot == slot and c.is_running(now)
     ]  # fmt: skip
     if not running:
         return Personalisation(slot=slot)
@@ -164,7 +171,7 @@ def _serve(
     )  # fmt: skip
     if in_control_group(campaign, profile.id):
         impression.control = True
-        _record(session, impression, profile)
+        record(session, impression, profile)
         return Personalisation(
             slot=slot, campaign=campaign.id, impression_id=impression.id,
             control=True, stopped=stopped,
@@ -180,7 +187,7 @@ def _serve(
         stopped.append(Stop(campaign=campaign.id, reason=f"template failed: {exc}"))
         return None
     impression.variant, impression.cues = variant, [c.value for c in cues]
-    _record(session, impression, profile)
+    record(session, impression, profile)
     return Personalisation(
         slot=slot, campaign=campaign.id, variant=variant, impression_id=impression.id,
         html=html, cues=impression.cues, stopped=stopped,
@@ -212,7 +219,7 @@ def _again(
     return found
 
 
-def _record(session: Session, impression: CampaignImpression, profile: Profile) -> None:
+def record(session: Session, impression: CampaignImpression, profile: Profile) -> None:
     """Store the impression and, for content shown, the exposure the persuasion
     types learn from: a Promotion Viewed event with ``content_id`` and ``cues``."""
     session.add(impression)
@@ -278,7 +285,7 @@ def quiet_hours_stop(campaign: Campaign, profile: Profile, now: datetime) -> str
     quiet = campaign.spec.guards.quiet_hours
     if quiet is None:
         return None
-    zone = _zone_of(profile)
+    zone = zone_of(profile)
     local = now.astimezone(zone)
     if not quiet.contains(local.time()):
         return None
@@ -327,7 +334,7 @@ def suppress(session: Session, list_name: str, profile: Profile) -> bool:
     return True
 
 
-def _zone_of(profile: Profile) -> ZoneInfo:
+def zone_of(profile: Profile) -> ZoneInfo:
     name = (profile.traits or {}).get("timezone")
     if isinstance(name, str) and name:
         try:
@@ -340,15 +347,44 @@ def _zone_of(profile: Profile) -> ZoneInfo:
 # Content -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Content:
+    """A variant rendered for one profile."""
+
+    html: str
+    # The cues the content truly carries (product cues only when shown).
+    cues: tuple[Cue, ...]
+    subject: str | None = None
+    products: tuple[dict[str, Any], ...] = ()
+
+
 def render_variant(
     session: Session, campaign: Campaign, variant: str, profile: Profile, *,
     recommender: Recommender | None = None, sku: str | None = None,
 ) -> tuple[str, tuple[Cue, ...]]:  # fmt: skip
     """The variant's HTML for this profile and the cues it truly carries."""
+    content = render_content(
+        session, campaign, variant, profile, recommender=recommender, sku=sku
+    )
+    return content.html, content.cues
+
+
+def render_content(
+    session: Session, campaign: Campaign, variant: str, profile: Profile, *,
+    recommender: Recommender | None = None, sku: str | None = None,
+    trigger: dict[str, Any] | None = None, link: Callable[[str], str] | None = None,
+) -> Content:  # fmt: skip
+    """Subject and body of the variant for this profile. ``trigger`` is what the
+    hybrid campaign's trigger found (its products and detail); ``link`` turns a
+    shop path into the address a message links to (a counted click)."""
     compiled = campaign.templates[variant]
+    subject = campaign.subjects.get(variant)
+    names = compiled.names | (subject.names if subject else frozenset())
     products: list[dict[str, Any]] = []
-    if "products" in compiled.names:
-        products = _products(session, campaign, profile, recommender, sku)
+    if "products" in names:
+        products = _products(session, campaign, profile, recommender, sku, trigger)
+    if link is not None:
+        products = [{**p, "url": link(p["url"])} for p in products]
     context = {
         "profile": {
             "id": profile.id, "traits": dict(profile.traits or {}),
@@ -357,30 +393,40 @@ def render_variant(
         "products": products,
         "campaign": {"id": campaign.id, "name": campaign.spec.name},
         "variant": {"id": variant},
+        "trigger": {"detail": "", "skus": [], **(trigger or {})},
+        "shop_url": link("/shop") if link else "/shop",
     }  # fmt: skip
     html = render(compiled, context)
+    title = render(subject, context).strip() if subject else None
     shown = {cue for p in products for cue in p["cues"]}
     cues = tuple(
         c for c in campaign.cues[variant] if c not in PRODUCT_CUES or c.value in shown
     )
-    return html, cues
+    return Content(html, cues, title, tuple(products))
 
 
 def _products(
     session: Session, campaign: Campaign, profile: Profile,
     recommender: Recommender | None, sku: str | None,
+    trigger: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    compiled_where = campaign.file
+    options = campaign.spec.products
+    limit = options.limit if options else 3
+    if options is not None and options.source == "trigger":
+        skus = list((trigger or {}).get("skus") or [])[:limit]
+        found = catalog.get_many(session, skus)
+        return [
+            _product(ProductPublic.of(found[s]), "", []) for s in skus if s in found
+        ]
     if recommender is None or not len(recommender.index):
         raise TemplateRenderError(
-            compiled_where, 1, "the template shows products, and the product index "
+            campaign.file, 1, "the template shows products, and the product index "
             "is not built yet",
         )  # fmt: skip
-    options = campaign.spec.products
     focus = sku if sku and recommender.index.get(sku) is not None else None
     shopper = shopper_of(session, profile, recommender.index, focus=focus)
     listing = recommender.recommend(
-        shopper, Filters(), limit=options.limit if options else 3,
+        shopper, Filters(), limit=limit,
         stage=options.strategy if options else None,
     )  # fmt: skip
     return [_product(r.product, r.reason, r.cues) for r in listing.items]
@@ -537,7 +583,95 @@ def list_results(
         uplift=uplift(len(converted & reached), len(reached),
                       len(converted & held), len(held)),
         render_errors=list(dict.fromkeys(skips)),
+        journeys=_count_by(session, CampaignJourney, campaign.id),
+        sends=_count_by(session, CampaignSend, campaign.id),
     )  # fmt: skip
+
+
+def _count_by(session: Session, table: Any, campaign_id: str) -> dict[str, int]:
+    rows = session.exec(
+        select(table.status, func.count())
+        .where(table.campaign == campaign_id).group_by(table.status)
+    ).all()  # fmt: skip
+    return {status: int(count) for status, count in rows}
+
+
+# Hybrid campaigns: journeys, clicks in messages, unsubscribing ------------------------
+
+
+def list_journeys(
+    session: Session, campaign: Campaign, *, status: str | None, limit: int
+) -> list[JourneyPublic]:
+    statement = select(CampaignJourney).where(CampaignJourney.campaign == campaign.id)
+    if status is not None:
+        statement = statement.where(CampaignJourney.status == status)
+    found = session.exec(
+        statement.order_by(col(CampaignJourney.entered_at).desc()).limit(limit)
+    ).all()
+    sends: dict[str, list[CampaignSend]] = {}
+    for send in session.exec(
+        select(CampaignSend).where(
+            col(CampaignSend.journey_id).in_([j.id for j in found])
+        )
+    ):
+        sends.setdefault(send.journey_id, []).append(send)
+    return [_journey_public(j, sends.get(j.id, [])) for j in found]
+
+
+def _journey_public(j: CampaignJourney, sends: list[CampaignSend]) -> JourneyPublic:
+    return JourneyPublic(
+        id=j.id, profile_id=j.profile_id, status=j.status, detail=j.detail,
+        reason=j.reason, step=j.step, due_at=j.due_at, entered_at=j.entered_at,
+        control=j.control, products=j.skus,
+        sends=[
+            SendPublic(step=int(s.id.rsplit("-", 1)[1]), **s.model_dump())
+            for s in sorted(sends, key=lambda s: s.created_at)
+        ],
+    )  # fmt: skip
+
+
+def record_click(session: Session, impression_id: str) -> bool:
+    """A click on a link in a message, as the profile's ``Promotion Clicked``
+    event (stored once per impression); False when the impression is unknown."""
+    impression = session.get(CampaignImpression, impression_id)
+    if impression is None or impression.control:
+        return False
+    profile = session.get(Profile, impression.profile_id)
+    if profile is None:
+        return False
+    clicked = Event(
+        message_id=f"campaign-click:{impression.id}", type="track",
+        name="Promotion Clicked", source="campaigns", timestamp=datetime.now(UTC),
+        properties={
+            "promotion_id": impression.id, "content_id": impression.id,
+            "campaign": impression.campaign, "variant": impression.variant,
+            "channel": impression.channel,
+        },
+    )  # fmt: skip
+    added = profiles.add_event(session, profile, clicked)
+    session.commit()
+    return added
+
+
+def unsubscribe(session: Session, send_id: str) -> str:
+    """Withdraw the consent the send relied on (its campaign's, else
+    email_marketing); returns the purpose."""
+    send = session.get(CampaignSend, send_id)
+    if send is None:
+        raise CampaignNotFoundError(
+            f"no message {send_id!r}: the link is incomplete or too old",
+            loc=["path", "send_id"],
+        )
+    campaign = get_folder().get(send.campaign)
+    purpose = (campaign.spec.guards.consent if campaign else None) or "email_marketing"
+    profile = session.get(Profile, send.profile_id)
+    if profile is not None:
+        profiles.record_consent(
+            session, profile,
+            ConsentCreate(purpose=purpose, status=ConsentStatus.withdrawn,
+                          source=f"unsubscribe link, campaign {send.campaign}"),
+        )  # fmt: skip
+    return purpose
 
 
 def _variant_result(

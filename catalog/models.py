@@ -60,6 +60,18 @@ class Product(ProductBase, table=True):
         return self.categories[0] if self.categories else ""
 
 
+class CatalogChange(SQLModel, table=True):
+    """A product back in stock or cheaper: what catalog triggers of campaigns start from
+    (written when an import or a stock update makes the change)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(index=True)
+    kind: str  # back_in_stock, price_dropped
+    old_price: float | None = None
+    new_price: float | None = None
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class ProductCreate(ProductBase):
     description_html: str = ""
 

@@ -11,7 +11,14 @@ from sqlmodel import Session, col, select
 
 from catalog.errors import ProductNotFoundError
 from catalog.importers import RowError, read_catalog, read_reviews
-from catalog.models import ImportReport, Product, ProductCreate, StockUpdate, utcnow
+from catalog.models import (
+    CatalogChange,
+    ImportReport,
+    Product,
+    ProductCreate,
+    StockUpdate,
+    utcnow,
+)
 
 
 def import_file(session: Session, path: Path, *, fmt: str) -> ImportReport:
@@ -35,8 +42,10 @@ def import_products(
         elif existing.content_hash == digest and existing.active:
             report.unchanged += 1
         else:
+            was = (existing.in_stock and existing.active, existing.price)
             for field, value in record.model_dump().items():
                 setattr(existing, field, value)
+            _note_change(session, existing, was)
             existing.content_hash, existing.active = digest, True
             existing.updated_at = utcnow()
             report.updated += 1
@@ -79,6 +88,7 @@ def import_reviews(session: Session, path: Path) -> ImportReport:
 def set_stock(session: Session, sku: str, update: StockUpdate) -> Product:
     """The shop sold or restocked something; the index hears of it on its next poll."""
     product = get_or_raise(session, sku)
+    was = (product.in_stock and product.active, product.price)
     if update.variant_sku is None:
         product.qty = update.qty
     else:
@@ -96,11 +106,32 @@ def set_stock(session: Session, sku: str, update: StockUpdate) -> Product:
         product.qty = sum(int(v.get("qty") or 0) for v in variants)
     in_variants = [v for v in product.variants if v.get("in_stock")]
     product.in_stock = product.qty > 0 and (not product.variants or bool(in_variants))
+    _note_change(session, product, was)
     product.updated_at = utcnow()
     session.add(product)
     session.commit()
     session.refresh(product)  # expired by the commit; the caller reads it
     return product
+
+
+def _note_change(session: Session, product: Product, was: tuple[bool, float]) -> None:
+    """Record a product coming back in stock or getting cheaper, for campaigns."""
+    available, price = was
+    if not available and product.in_stock:
+        change = CatalogChange(sku=product.sku, kind="back_in_stock")
+        change.new_price = product.price
+        session.add(change)
+    if product.price < price:
+        change = CatalogChange(sku=product.sku, kind="price_dropped")
+        change.old_price, change.new_price = price, product.price
+        session.add(change)
+
+
+def list_changes(
+    session: Session, after_id: int, *, limit: int = 100
+) -> list[CatalogChange]:
+    statement = select(CatalogChange).where(col(CatalogChange.id) > after_id)
+    return list(session.exec(statement.order_by(col(CatalogChange.id)).limit(limit)))
 
 
 def remove(session: Session, sku: str) -> None:

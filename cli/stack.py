@@ -108,6 +108,8 @@ class Stack:
         self._spawn("worker", [python, "-m", "events.worker"], env)
         # Answers WhatsApp and Messenger; idle while neither channel is enabled.
         self._spawn("channels", [python, "-m", "channels.worker"], env)
+        # Hybrid campaigns: triggers, journeys and their mail.
+        self._spawn("campaigns", [python, "-m", "campaigns.worker"], env)
         self._spawn(
             "actions",
             [python, "-m", "rasa_sdk", "--actions", "assistant.actions",

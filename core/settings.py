@@ -81,6 +81,19 @@ class PredictionSettings(BaseModel):
     model_path: Path = ROOT / "var" / "models" / "predictions.joblib"
 
 
+class SmtpSettings(BaseModel):
+    """The mail server campaigns send through (the shop's own or a provider's)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1025, ge=1, le=65535)
+    # starttls on a submission port (587); ssl for port 465; none for a local relay.
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "shop@example.com"
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
 class CampaignSettings(BaseModel):
     # The marketers' campaign files (one per campaign); edits are picked up while
     # running, and a file with mistakes keeps its last good version in force.
@@ -89,6 +102,13 @@ class CampaignSettings(BaseModel):
     attribution_days: float = Field(default=7.0, gt=0, le=90)
     # How often clicks and orders are read into the bandits' counts.
     outcomes_seconds: float = Field(default=60.0, ge=0)
+    # How often the campaigns worker tests triggers, runs due steps and delivers.
+    tick_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Where links in messages point (the click is counted, then redirected).
+    public_url: str = "http://127.0.0.1:8000"
+    # A delivery that fails is tried again later, this many times in all.
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    smtp: SmtpSettings = SmtpSettings()
 
 
 class MetaAppSettings(BaseModel):

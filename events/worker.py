@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
+from campaigns import worker as campaign_worker
 from core.db import get_engine
 from core.redis import get_redis
 from core.settings import get_settings
@@ -178,6 +179,14 @@ class Worker:
             logger.warning(
                 "stage and retention not refreshed",
                 extra={"profiles": len(profile_ids), "error": type(exc).__name__},
+            )
+        # After the stages: a campaign triggered by a stage change sees the new one.
+        try:
+            campaign_worker.note_touched(self.client, profile_ids)
+        except redis.RedisError as exc:
+            # Only a time-based recheck of these triggers is lost, not an event.
+            logger.warning(
+                "profiles not passed to campaigns", extra={"error": type(exc).__name__}
             )
 
     def recheck_segments(self) -> None:

@@ -296,8 +296,6 @@
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (answer) {
         if (response.ok) return answer;
-        // A first page view: the worker has not made the visitor's profile yet.
-        if (errorType(answer) === "profile_not_found") return null;
         throw new Error("the api answered " + response.status + " " +
                         errorType(answer));
       });

@@ -36,20 +36,23 @@ def test_parse_unknown_key_names_its_line_and_the_accepted_keys() -> None:
     assert "accepted: consent, max_per_day, quiet_hours" in problem
 
 
-@pytest.mark.parametrize("kind", ["hybrid", "conversational"])
-def test_parse_reserved_kind_is_refused_as_not_supported_yet(kind: str) -> None:
-    text = campaign_text().replace("kind: smart", f"kind: {kind}")
+def test_parse_reserved_kind_is_refused_as_not_supported_yet() -> None:
+    text = campaign_text().replace("kind: smart", "kind: conversational")
 
     assert problems_of(text) == [
-        f"c.yml, line 3: kind {kind!r} is not supported yet; supported: smart"
+        "c.yml, line 3: kind 'conversational' is not supported yet; supported: "
+        "smart, hybrid"
     ]
 
 
-def test_parse_email_placement_is_refused_with_its_line() -> None:
-    text = campaign_text().replace("website: {slot: home}", "email: {to: all}")
+def test_parse_smart_campaign_cannot_mail_and_says_what_it_can_use() -> None:
+    text = campaign_text().replace("website: {slot: home}", "email: {}")
 
     assert problems_of(text) == [
-        "c.yml, line 5: placement 'email' is not supported yet; supported: website"
+        "c.yml, line 5: a smart campaign cannot use placement 'email'; it can use: "
+        "website",
+        "c.yml, line 7: variant 'a' needs a subject: the placement is email",
+        "c.yml, line 10: variant 'b' needs a subject: the placement is email",
     ]
 
 
@@ -133,4 +136,4 @@ def test_folder_repeated_campaign_id_is_refused_in_the_later_file(
 def test_shipped_campaigns_are_valid() -> None:
     valid, problems = validate_folder(ROOT / "shop" / "campaigns")
 
-    assert (valid, problems) == (2, [])
+    assert (valid, problems) == (7, [])

@@ -214,11 +214,11 @@ def test_personalize_serves_the_shipped_example_to_a_profile_built_from_events(
     body = response.json()
     assert body["campaign"] == "comparison_alternatives"
     assert body["control"] or "<li>" in body["html"]
-    listed = client.get("/v1/campaigns", headers=bearer()).json()
-    assert {c["id"] for c in listed} == {
-        "comparison_alternatives",
-        "welcome_back_loyal",
-    }
+    listed = {c["id"]: c for c in client.get("/v1/campaigns", headers=bearer()).json()}
+    assert listed["comparison_alternatives"]["running"]
+    assert listed["comparison_alternatives"]["slot"] == "product_page"
+    assert listed["abandoned_cart_email"]["kind"] == "hybrid"
+    assert not listed["price_drop_webhook"]["running"]  # shipped paused
     results = client.get(
         "/v1/campaigns/comparison_alternatives/results", headers=bearer()
     )

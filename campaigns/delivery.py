@@ -1,0 +1,217 @@
+"""Delivering the sends that journeys wrote: email through SMTP, webhooks as
+signed JSON posts. A send is delivered at least once and recorded once.
+
+A pending send is taken, delivered and marked sent in its own transaction, with
+its impression (the id of the send) and the ``Promotion Viewed`` exposure that
+persuasion types learn from. A failure that may pass (the server is away, a 4xx
+temporary SMTP answer, an HTTP 5xx or 429) is tried again after 1, 4, 16, 64
+minutes and so on, ``max_attempts`` times in all; a permanent one (an address
+the server refuses, an HTTP 4xx) gives up at once. A worker that stops between
+the server's acceptance and the commit delivers the message again on restart:
+the mail carries the same Message-ID and the webhook the same Idempotency-Key,
+so the receiving side can tell.
+
+Webhook signature: ``X-CDP-Signature: sha256=<hex>``, the HMAC-SHA256 with the
+campaign's secret of ``<X-CDP-Timestamp>.<body>``; a receiver recomputes it and
+refuses old timestamps.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import smtplib
+import time as clock
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from typing import Any
+
+import httpx
+from bs4 import BeautifulSoup
+from sqlmodel import Session, col, select
+
+from campaigns import service
+from campaigns.definitions import CampaignFolder
+from campaigns.models import CampaignImpression, CampaignSend
+from core.settings import get_settings
+from profiles.models import Profile
+
+logger = logging.getLogger(__name__)
+FIRST_RETRY = timedelta(minutes=1)
+
+
+class DeliveryError(Exception):
+    """A send that did not go out; ``permanent`` when trying again cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+def deliver_due(
+    session: Session, *, now: datetime, folder: CampaignFolder, limit: int = 100
+) -> int:
+    """Deliver the pending sends whose time has come; returns how many went out."""
+    sends = session.exec(
+        select(CampaignSend)
+        .where(CampaignSend.status == "pending", CampaignSend.next_attempt_at <= now)
+        .order_by(col(CampaignSend.next_attempt_at)).limit(limit)
+    ).all()  # fmt: skip
+    delivered = 0
+    for send in sends:
+        campaign = folder.get(send.campaign)
+        try:
+            if campaign is None:
+                raise DeliveryError(f"campaign {send.campaign!r} is no longer loaded")
+            deliver(send, campaign.spec.placement)
+        except DeliveryError as exc:
+            _failed(session, send, str(exc), now, permanent=exc.permanent)
+            continue
+        send.status, send.sent_at, send.attempts = "sent", now, send.attempts + 1
+        send.reason = ""
+        session.add(send)
+        profile = session.get(Profile, send.profile_id)
+        impression = CampaignImpression.of_send(send, now)
+        if profile is not None:
+            service.record(session, impression, profile)  # commits with the send
+        else:
+            session.commit()
+        delivered += 1
+        logger.info(
+            "campaign message delivered",
+            extra={"send": send.id, "campaign": send.campaign, "channel": send.channel},
+        )
+    return delivered
+
+
+def _failed(
+    session: Session, send: CampaignSend, reason: str, now: datetime, *,
+    permanent: bool,
+) -> None:  # fmt: skip
+    send.attempts += 1
+    send.reason = reason[:500]
+    if permanent or send.attempts >= get_settings().campaigns.max_attempts:
+        send.status = "failed"
+        logger.warning(
+            "campaign message not delivered; gave up",
+            extra={"send": send.id, "attempts": send.attempts, "reason": reason},
+        )
+    else:
+        send.next_attempt_at = now + FIRST_RETRY * 4 ** (send.attempts - 1)
+        logger.info(
+            "campaign message not delivered; will retry",
+            extra={"send": send.id, "attempts": send.attempts, "reason": reason},
+        )
+    session.add(send)
+    session.commit()
+
+
+def deliver(send: CampaignSend, placement: Any) -> None:
+    if send.channel == "email":
+        send_email(
+            send, from_name=placement.email.from_name if placement.email else None
+        )
+    elif send.channel == "webhook":
+        post_webhook(send, str(placement.webhook.url), placement.webhook.secret_env)
+    else:
+        raise DeliveryError(f"no delivery for channel {send.channel!r}", permanent=True)
+
+
+# Email ------------------------------------------------------------------------------
+
+
+def email_message(send: CampaignSend, *, from_name: str | None) -> EmailMessage:
+    settings = get_settings().campaigns
+    payload = send.payload
+    message = EmailMessage()
+    message["From"] = formataddr((from_name or "", settings.smtp.sender))
+    message["To"] = payload["to"]
+    message["Subject"] = payload.get("subject") or ""
+    message["Date"] = formatdate(localtime=False)
+    domain = settings.smtp.sender.rpartition("@")[2] or "localhost"
+    # The same send always has the same id: a repeated delivery can be told apart.
+    message["Message-ID"] = f"<{send.id}@{domain}>"
+    base = settings.public_url.rstrip("/")
+    unsubscribe = f"{base}/v1/campaigns/unsubscribe/{send.id}"
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    html = payload.get("html") or ""
+    message.set_content(BeautifulSoup(html, "html.parser").get_text("\n").strip())
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def send_email(send: CampaignSend, *, from_name: str | None) -> None:
+    smtp = get_settings().campaigns.smtp
+    message = email_message(send, from_name=from_name)
+    kind = smtplib.SMTP_SSL if smtp.security == "ssl" else smtplib.SMTP
+    try:
+        with kind(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as server:
+            if smtp.security == "starttls":
+                server.starttls()
+            if smtp.username and smtp.password:
+                server.login(smtp.username, smtp.password.get_secret_value())
+            server.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        raise DeliveryError(
+            f"the mail server refused {message['To']}: {codes}",
+            permanent=all(code >= 500 for code in codes),
+        ) from None
+    except smtplib.SMTPResponseException as exc:
+        raise DeliveryError(
+            f"the mail server answered {exc.smtp_code} {exc.smtp_error!r}",
+            permanent=exc.smtp_code >= 500,
+        ) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(
+            f"the mail server at {smtp.host}:{smtp.port} could not be reached: {exc}"
+        ) from None
+
+
+# Webhooks ---------------------------------------------------------------------------
+
+
+def webhook_body(send: CampaignSend) -> bytes:
+    body = {
+        "type": "campaign.message", "send_id": send.id, "campaign": send.campaign,
+        "variant": send.variant, "profile_id": send.profile_id,
+        "message": send.payload.get("html"), "products": send.payload.get("products"),
+        "trigger": send.payload.get("trigger"), "cues": send.cues,
+    }  # fmt: skip
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def post_webhook(send: CampaignSend, url: str, secret_env: str) -> None:
+    secret = os.environ.get(secret_env)
+    if not secret:
+        raise DeliveryError(
+            f"the webhook secret is not set: environment variable {secret_env}"
+        )
+    body = webhook_body(send)
+    timestamp = str(int(clock.time()))
+    headers = {
+        "Content-Type": "application/json", "X-CDP-Timestamp": timestamp,
+        "X-CDP-Signature": sign(secret, timestamp, body), "Idempotency-Key": send.id,
+        "User-Agent": "cdp-campaigns",
+    }  # fmt: skip
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(
+            f"the webhook at {url} could not be reached: {exc}"
+        ) from None
+    if response.is_success:
+        return
+    temporary = response.status_code >= 500 or response.status_code in (408, 429)
+    raise DeliveryError(
+        f"the webhook at {url} answered {response.status_code}",
+        permanent=not temporary,
+    )

@@ -1,0 +1,584 @@
+"""Hybrid campaigns at work: profiles enter on a trigger, and their journeys run
+the campaign's steps. No HTTP here; ``campaigns.worker`` runs it on a clock.
+
+Entering: the profiles that events touched (and those whose trigger was due to
+become true with time) are tested against every running hybrid campaign: its
+trigger, its audience and its rules. Each occurrence of the trigger starts one
+journey (``CampaignJourney``, unique per campaign, profile and occurrence key),
+unless the profile entered the campaign less than ``reentry.after_days`` ago.
+Whether the journey is held out as control is decided here, once.
+
+Running: a journey whose step is due runs steps until one waits. A ``send``
+tests the rules and the guards at that moment. Consent, suppression and a
+missing address stop that send (recorded with the reason); quiet hours, a full
+frequency cap and ``at: active_hours`` put it off to the first moment allowed. A
+send that goes ahead is rendered and written as a pending ``CampaignSend`` in the
+same transaction that moves the journey past the step; ``campaigns.delivery``
+delivers it. Each step is committed on its own, so a restarted worker goes on
+where the last one stopped and writes no send twice.
+"""
+
+import logging
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from campaigns import bandit, service
+from campaigns.definitions import (
+    BranchStep,
+    Campaign,
+    CampaignFolder,
+    CheckStep,
+    HybridFile,
+    SendStep,
+    WaitStep,
+)
+from campaigns.models import (
+    CampaignCursor,
+    CampaignImpression,
+    CampaignJourney,
+    CampaignSend,
+    CampaignSkip,
+    CampaignWatch,
+)
+from campaigns.templates import TemplateRenderError
+from campaigns.triggers import LATE_LIMIT, Occurrence, TriggerFacts
+from catalog import service as catalog
+from catalog.models import CatalogChange
+from core.settings import get_settings
+from events.ecommerce import parse_fact, product_keys
+from profiles import service as profiles
+from profiles.models import Event, IdentityType, Order, Profile
+from recommender.service import Recommender
+from segments import membership
+from segments.definitions import DAY, Definitions, EventCondition, Segment, walk
+from segments.models import StateChange
+from segments.stages import signals_of
+
+logger = logging.getLogger(__name__)
+SHOPPING_EVENTS = (
+    "Product Viewed", "Product Clicked", "Product Added", "Product Removed",
+    "Checkout Started", "Order Completed",
+)  # fmt: skip
+# How far back the person's own hours of activity are read.
+ACTIVE_HOURS_DAYS = 60
+MIN_EVENTS_FOR_HOURS = 5
+_rng = random.Random()
+
+
+def running_hybrids(folder: CampaignFolder, now: datetime) -> list[Campaign]:
+    return [c for c in folder.campaigns() if c.hybrid and c.is_running(now)]
+
+
+# Entering ----------------------------------------------------------------------
+
+
+def evaluate(
+    session: Session, profile_ids: Iterable[str], *, now: datetime,
+    folder: CampaignFolder,
+) -> int:  # fmt: skip
+    """Test the profiles' triggers; returns how many journeys started."""
+    ids = sorted(set(profile_ids))
+    campaigns = [
+        c for c in running_hybrids(folder, now) if not _spec(c).trigger.on_catalog
+    ]
+    if not ids or not campaigns:
+        return 0
+    facts = _trigger_facts(session, ids, campaigns, now)
+    started = 0
+    for campaign in campaigns:
+        trigger = _spec(campaign).trigger.rule
+        for profile_id, fact in facts.items():
+            fired = trigger.fire(fact)
+            _watch(session, campaign.id, profile_id, fired.recheck_at)
+            for occurrence in fired.occurrences:
+                started += _enter(session, campaign, profile_id, occurrence, now)
+    session.commit()
+    return started
+
+
+def evaluate_catalog(session: Session, *, now: datetime, folder: CampaignFolder) -> int:
+    """Start journeys for catalog changes not seen yet: the people who viewed or
+    carted the product recently and have not bought it since."""
+    cursor = session.get(CampaignCursor, "catalog") or CampaignCursor(name="catalog")
+    changes = catalog.list_changes(session, cursor.value)
+    if not changes:
+        return 0
+    campaigns = [c for c in running_hybrids(folder, now) if _spec(c).trigger.on_catalog]
+    started = 0
+    for change in changes:
+        for campaign in campaigns:
+            if _spec(campaign).trigger.kind == change.kind and _drop_counts(
+                campaign, change
+            ):
+                started += _enter_interested(session, campaign, change, now)
+    cursor.value = changes[-1].id or cursor.value
+    session.add(cursor)
+    session.commit()
+    return started
+
+
+def _drop_counts(campaign: Campaign, change: CatalogChange) -> bool:
+    rule = _spec(campaign).trigger.rule
+    if change.kind != "price_dropped":
+        return True
+    old, new = change.old_price or 0.0, change.new_price or 0.0
+    return old > 0 and (old - new) / old * 100 >= rule.min_percent
+
+
+def _enter_interested(
+    session: Session, campaign: Campaign, change: CatalogChange, now: datetime
+) -> int:
+    rule = _spec(campaign).trigger.rule
+    since = now - timedelta(days=rule.viewed_within_days)
+    interested: dict[str, datetime] = {}
+    bought: set[str] = set()
+    statement = select(Event.profile_id, Event.name, Event.properties, Event.timestamp)
+    statement = statement.where(
+        col(Event.name).in_(["Product Viewed", "Product Added", "Order Completed"]),
+        Event.timestamp >= since,
+    )
+    for profile_id, name, properties, at in session.exec(statement):
+        try:
+            skus = product_keys(parse_fact(name, properties or {}))
+        except ValueError:
+            continue
+        if change.sku not in skus and not _variant_of(session, skus, change.sku):
+            continue
+        if name == "Order Completed":
+            bought.add(profile_id)
+        else:
+            interested[profile_id] = max(_aware(at), interested.get(profile_id, since))
+    what = "back in stock" if change.kind == "back_in_stock" else "cheaper now"
+    started = 0
+    for profile_id in sorted(set(interested) - bought):
+        occurrence = Occurrence(
+            key=f"{change.kind}:{change.id}", at=_aware(change.at), skus=(change.sku,),
+            detail=f"{change.sku} is {what}",
+        )  # fmt: skip
+        started += _enter(session, campaign, profile_id, occurrence, now)
+    return started
+
+
+def _variant_of(session: Session, skus: list[str], parent: str) -> bool:
+    found = catalog.get_many(session, skus)
+    return any(p.sku == parent for p in found.values())
+
+
+def _enter(
+    session: Session, campaign: Campaign, profile_id: str, occurrence: Occurrence,
+    now: datetime,
+) -> int:  # fmt: skip
+    spec = _spec(campaign)
+    key = occurrence.key[:200]
+    known = session.exec(
+        select(CampaignJourney.key, CampaignJourney.entered_at).where(
+            CampaignJourney.campaign == campaign.id,
+            CampaignJourney.profile_id == profile_id,
+        )
+    ).all()
+    if any(k == key for k, _ in known):
+        return 0
+    last = max((_aware(at) for _, at in known), default=None)
+    if last is not None and now - last < timedelta(days=spec.reentry.after_days):
+        return 0
+    profile = _live_profile(session, profile_id)
+    if profile is None or not _in_audience(session, campaign, profile):
+        return 0
+    if not rules_hold(session, campaign, profile, now):
+        return 0
+    journey = CampaignJourney(
+        id=uuid.uuid4().hex, campaign=campaign.id, profile_id=profile_id, key=key,
+        due_at=now, entered_at=now, skus=list(occurrence.skus),
+        detail=occurrence.detail,
+        control=service.in_control_group(campaign, profile_id),
+    )  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(journey)
+    except IntegrityError:
+        return 0  # entered meanwhile by another worker
+    logger.info(
+        "journey started",
+        extra={"campaign": campaign.id, "journey": journey.id, "why": key},
+    )
+    return 1
+
+
+def _watch(
+    session: Session, campaign_id: str, profile_id: str, due: datetime | None
+) -> None:
+    watch = session.get(CampaignWatch, (campaign_id, profile_id))
+    if due is None:
+        if watch is not None:
+            session.delete(watch)
+        return
+    watch = watch or CampaignWatch(campaign=campaign_id, profile_id=profile_id)
+    watch.due_at = due
+    session.add(watch)
+
+
+def due_watches(session: Session, *, now: datetime, limit: int = 500) -> list[str]:
+    """Profiles whose trigger may have become true with time; their watches go
+    (evaluating sets a new one where needed)."""
+    rows = session.exec(
+        select(CampaignWatch).where(CampaignWatch.due_at <= now)
+        .order_by(col(CampaignWatch.due_at)).limit(limit)
+    ).all()  # fmt: skip
+    ids = sorted({w.profile_id for w in rows})
+    for watch in rows:
+        session.delete(watch)
+    session.commit()
+    return ids
+
+
+def _trigger_facts(
+    session: Session, ids: list[str], campaigns: list[Campaign], now: datetime
+) -> dict[str, TriggerFacts]:
+    triggers = [_spec(c).trigger for c in campaigns]
+    window = max(t.rule.window for t in triggers)
+    names = {*SHOPPING_EVENTS}
+    names |= {t.rule.name for t in triggers if t.kind == "event"}
+    events = profiles.list_events_of(
+        session, ids, names=sorted(names), since=now - max(window, LATE_LIMIT)
+    )
+    rows = {p.id: p for p in profiles.list_profile_facts(session, ids)}
+    last_order = dict(
+        session.exec(
+            select(Order.profile_id, func.max(Order.placed_at))
+            .where(col(Order.profile_id).in_(ids), Order.status == "completed")
+            .group_by(col(Order.profile_id))
+        ).all()
+    )  # fmt: skip
+    moves: dict[str, list[tuple[str, str | None, datetime, int]]] = {i: [] for i in ids}
+    for change in session.exec(
+        select(StateChange)
+        .where(col(StateChange.profile_id).in_(ids), StateChange.at >= now - LATE_LIMIT)
+        .order_by(col(StateChange.at).desc())
+    ):  # fmt: skip
+        moves[change.profile_id].append(
+            (change.kind, change.to_value, _aware(change.at), change.id or 0)
+        )
+    facts = {}
+    for profile_id in ids:
+        row = rows.get(profile_id)
+        if row is None or row.merged_into is not None:
+            continue
+        found = events[profile_id]
+        facts[profile_id] = TriggerFacts(
+            now=now,
+            signals=signals_of(_Like(n, a, p) for n, a, p in found),
+            events=found,
+            last_seen=_aware(row.last_seen_at) if row.last_seen_at else None,
+            last_order=_aware(last_order[profile_id])
+            if last_order.get(profile_id) else None,
+            moves=moves[profile_id],
+        )  # fmt: skip
+    return facts
+
+
+@dataclass(frozen=True)
+class _Like:
+    name: str
+    timestamp: datetime
+    properties: dict[str, Any]
+
+
+# Rules and audience -----------------------------------------------------------------
+
+_rule_definitions: dict[int, Definitions] = {}
+
+
+def rules_hold(
+    session: Session, campaign: Campaign, profile: Profile, now: datetime
+) -> bool:
+    rules = _spec(campaign).rules
+    return rules is None or _holds(session, rules, profile, now)
+
+
+def _holds(session: Session, condition: Any, profile: Profile, now: datetime) -> bool:
+    definitions = _definitions_of(condition)
+    rows = profiles.list_profile_facts(session, [profile.id])
+    facts = membership.load_facts(session, rows, definitions, now=now)
+    return profile.id in facts and definitions.segments[0].test(facts[profile.id])
+
+
+def _definitions_of(condition: Any) -> Definitions:
+    key = id(condition)
+    found = _rule_definitions.get(key)
+    if found is None:
+        events = [c for c in walk(condition) if isinstance(c, EventCondition)]
+        windows = [c.within_days for c in events]
+        found = Definitions(
+            segments=(Segment(name="rules", when=condition),),
+            event_names=frozenset(n for c in events for n in c.names),
+            window=None if None in windows else max(windows, default=0.0) * DAY,
+        )
+        _rule_definitions[key] = found
+    return found
+
+
+def _in_audience(session: Session, campaign: Campaign, profile: Profile) -> bool:
+    member_of = {m.segment for m in membership.segments_of(session, profile)}
+    labels = service.segments.labels_of(session, profile)
+    return campaign.spec.audience.holds(member_of, labels)
+
+
+# Running --------------------------------------------------------------------------
+
+
+def run_due(
+    session: Session, *, now: datetime, folder: CampaignFolder,
+    recommender: Callable[[], Recommender | None] = lambda: None,
+    limit: int = 200,
+) -> int:  # fmt: skip
+    """Run the steps of journeys that are due; returns how many journeys moved."""
+    journeys = session.exec(
+        select(CampaignJourney)
+        .where(CampaignJourney.status == "active", CampaignJourney.due_at <= now)
+        .order_by(col(CampaignJourney.due_at)).limit(limit)
+    ).all()  # fmt: skip
+    moved = 0
+    for journey in journeys:
+        campaign = folder.get(journey.campaign)
+        if campaign is None or campaign.hybrid is None:
+            # Paused or removed: its journeys wait, and go on if it comes back.
+            continue
+        if not campaign.is_running(now):
+            continue
+        advance(session, journey, campaign, now=now, recommender=recommender)
+        moved += 1
+    return moved
+
+
+def advance(
+    session: Session, journey: CampaignJourney, campaign: Campaign, *,
+    now: datetime, recommender: Callable[[], Recommender | None] = lambda: None,
+) -> None:  # fmt: skip
+    """Run steps until one waits or the journey ends, committing after each."""
+    steps = _spec(campaign).steps
+    while journey.status == "active" and _aware(journey.due_at) <= now:
+        if journey.step >= len(steps):
+            _end(journey, "done", "every step ran")
+        else:
+            step = steps[journey.step]
+            profile = _live_profile(session, journey.profile_id)
+            if profile is None:
+                _end(journey, "exited", "the profile was erased")
+            elif profile.id != journey.profile_id:
+                journey.profile_id = profile.id  # merged: the journey follows
+                continue
+            elif isinstance(step, WaitStep):
+                journey.step += 1
+                journey.due_at = now + step.wait
+            elif isinstance(step, CheckStep):
+                if _holds(session, step.check, profile, now):
+                    journey.step += 1
+                else:
+                    _end(journey, "exited", f"step {journey.step + 1}: check not met")
+            elif isinstance(step, BranchStep):
+                converted = _converted(session, journey)
+                way = step.branch.converted if converted else step.branch.otherwise
+                _go(journey, way, steps, "converted" if converted else "not converted")
+            elif isinstance(step, SendStep):
+                _send_step(session, journey, campaign, step, profile, now, recommender)
+        session.add(journey)
+        session.commit()
+
+
+def _go(journey: CampaignJourney, way: str, steps: Sequence[Any], why: str) -> None:
+    if way == "exit":
+        _end(journey, "exited", f"step {journey.step + 1}: {why}, exit")
+    elif way == "next":
+        journey.step += 1
+    else:
+        journey.step = next(i for i, s in enumerate(steps) if s.id == way)
+
+
+def _end(journey: CampaignJourney, status: str, reason: str) -> None:
+    journey.status, journey.reason = status, reason
+
+
+def _converted(session: Session, journey: CampaignJourney) -> bool:
+    return (
+        session.exec(
+            select(func.count()).where(
+                Order.profile_id == journey.profile_id,
+                Order.status == "completed",
+                Order.placed_at >= journey.entered_at,
+            )
+        ).one()
+        > 0
+    )
+
+
+def _send_step(
+    session: Session, journey: CampaignJourney, campaign: Campaign, step: SendStep,
+    profile: Profile, now: datetime, recommender: Callable[[], Recommender | None],
+) -> None:  # fmt: skip
+    if not rules_hold(session, campaign, profile, now):
+        _end(journey, "exited", f"step {journey.step + 1}: the rules no longer hold")
+        return
+    later = _put_off_until(session, journey, campaign, step, profile, now)
+    if later is not None:
+        journey.due_at = later
+        return
+    send = CampaignSend(
+        id=f"{journey.id}-{journey.step}", journey_id=journey.id,
+        campaign=campaign.id, profile_id=profile.id,
+        channel=campaign.spec.placement.channel, next_attempt_at=now, created_at=now,
+    )  # fmt: skip
+    journey.step += 1
+    journey.deferred = {}
+    stop = service.consent_stop(session, campaign, profile) or service.suppression_stop(
+        session, campaign, profile
+    )
+    address = _address(session, campaign, profile)
+    if stop is None and address is None:
+        stop = "no email address on the profile"
+    if stop is not None:
+        send.status, send.reason = "stopped", stop
+    elif journey.control:
+        send.status, send.reason = "control", "held out to measure uplift"
+        session.add(CampaignImpression.of_send(send, now, control=True))
+    else:
+        _render(session, send, journey, campaign, step, profile, address, recommender)
+    session.add(send)
+
+
+def _put_off_until(
+    session: Session, journey: CampaignJourney, campaign: Campaign, step: SendStep,
+    profile: Profile, now: datetime,
+) -> datetime | None:  # fmt: skip
+    """The moment the send may go, when that is later than now."""
+    zone = service.zone_of(profile)
+    if step.send.at == "active_hours" and not journey.deferred.get("active_hours"):
+        journey.deferred = {**journey.deferred, "active_hours": True}
+        moment = _next_active_hour(session, profile, zone, now)
+        if moment > now:
+            return moment
+    quiet = campaign.spec.guards.quiet_hours
+    if quiet is not None and quiet.contains(now.astimezone(zone).time()):
+        local = now.astimezone(zone)
+        end = local.replace(
+            hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0
+        )
+        if end <= local:
+            end += timedelta(days=1)
+        return end.astimezone(UTC)
+    cap = campaign.spec.guards.max_per_day
+    if cap is not None:
+        sent = session.exec(
+            select(CampaignImpression.at).where(
+                CampaignImpression.profile_id == profile.id,
+                CampaignImpression.channel == campaign.spec.placement.channel,
+                col(CampaignImpression.control).is_(False),
+                CampaignImpression.at > now - timedelta(days=1),
+            ).order_by(col(CampaignImpression.at))
+        ).all()  # fmt: skip
+        if len(sent) >= cap:
+            return _aware(sent[len(sent) - cap]) + timedelta(days=1, seconds=1)
+    return None
+
+
+def _next_active_hour(
+    session: Session, profile: Profile, zone: ZoneInfo, now: datetime
+) -> datetime:
+    """The next start of an hour at which the person is usually active (the hours
+    holding most of their events), within a day; now when too little is known."""
+    since = now - timedelta(days=ACTIVE_HOURS_DAYS)
+    times = session.exec(
+        select(Event.timestamp).where(
+            Event.profile_id == profile.id, Event.timestamp >= since,
+            col(Event.source) != "campaigns",
+        )
+    ).all()  # fmt: skip
+    if len(times) < MIN_EVENTS_FOR_HOURS:
+        return now
+    hours = Counter(_aware(t).astimezone(zone).hour for t in times)
+    top = hours.most_common(1)[0][1]
+    active = {h for h, n in hours.items() if n >= top / 2}
+    local = now.astimezone(zone)
+    if local.hour in active:
+        return now
+    start = local.replace(minute=0, second=0, microsecond=0)
+    for ahead in range(1, 25):
+        moment = start + timedelta(hours=ahead)
+        if moment.hour in active:
+            return moment.astimezone(UTC)
+    return now
+
+
+def _address(session: Session, campaign: Campaign, profile: Profile) -> str | None:
+    if campaign.spec.placement.channel != "email":
+        return ""
+    for identity in profiles.list_identities(session, profile):
+        if identity.type == IdentityType.email.value:
+            return identity.value
+    email = (profile.traits or {}).get("email")
+    return email if isinstance(email, str) and "@" in email else None
+
+
+def _render(
+    session: Session, send: CampaignSend, journey: CampaignJourney,
+    campaign: Campaign, step: SendStep, profile: Profile, address: str | None,
+    recommender: Callable[[], Recommender | None],
+) -> None:  # fmt: skip
+    variant = step.send.variant or bandit.choose(service.arms(session, campaign), _rng)
+    send.variant = variant
+    base = get_settings().campaigns.public_url.rstrip("/")
+
+    def link(path: str) -> str:
+        return f"{base}/v1/campaigns/click/{send.id}?to={quote(path, safe='/')}"
+
+    wants = campaign.spec.products
+    needs_index = wants is not None and wants.source == "recommended"
+    try:
+        content = service.render_content(
+            session, campaign, variant, profile,
+            recommender=recommender() if needs_index else None,
+            trigger={"skus": list(journey.skus), "detail": journey.detail},
+            link=link,
+        )  # fmt: skip
+    except TemplateRenderError as exc:
+        send.status, send.reason = "stopped", f"template failed: {exc}"
+        session.add(
+            CampaignSkip(campaign=campaign.id, variant=variant, profile_id=profile.id,
+                         reason=str(exc), at=send.created_at)
+        )  # fmt: skip
+        return
+    send.cues = [c.value for c in content.cues]
+    send.payload = {
+        "to": address, "subject": content.subject, "html": content.html,
+        "products": [p["sku"] for p in content.products],
+        "trigger": journey.detail,
+    }  # fmt: skip
+
+
+def _live_profile(session: Session, profile_id: str) -> Profile | None:
+    """The profile, or the one it was merged into; None once erased."""
+    profile = session.get(Profile, profile_id)
+    for _hop in range(10):
+        if profile is None or profile.merged_into is None:
+            return profile
+        profile = session.get(Profile, profile.merged_into)
+    return None
+
+
+def _spec(campaign: Campaign) -> HybridFile:
+    assert campaign.hybrid is not None
+    return campaign.hybrid
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
