@@ -202,7 +202,9 @@ class Uplift(BaseModel):
     difference: float
     low: float
     high: float
-    method: str = "Wald interval for a difference of two proportions, 95%"
+    method: str = (
+        "Newcombe hybrid score interval for a difference of two proportions, 95%"
+    )
 
 
 class VariantResult(BaseModel):

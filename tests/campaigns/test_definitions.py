@@ -137,3 +137,73 @@ def test_shipped_campaigns_are_valid() -> None:
     valid, problems = validate_folder(ROOT / "shop" / "campaigns")
 
     assert (valid, problems) == (7, [])
+
+
+HYBRID = """\
+id: cart
+name: Cart
+kind: hybrid
+trigger:
+  {trigger}
+placement:
+  email: {{}}
+variants:
+  - id: a
+    subject: {subject}
+    template: "<p>x</p>"
+steps:
+  - id: first
+    send: {{variant: {variant}}}
+  - wait: {wait}
+  - branch: {{converted: {target}}}
+  - {last}: {{}}
+"""
+
+
+def hybrid_text(**overrides: str) -> str:
+    values = {
+        "trigger": "cart_abandoned: {minutes: 60}", "subject": "Hi",
+        "variant": "a", "wait": "1d", "target": "exit", "last": "send",
+    } | overrides  # fmt: skip
+    return HYBRID.format(**values)
+
+
+def test_parse_hybrid_campaign_reads_trigger_steps_and_durations() -> None:
+    campaign = parse(hybrid_text(), name="c.yml")
+
+    assert campaign.hybrid is not None
+    assert campaign.hybrid.trigger.kind == "cart_abandoned"
+    assert [type(s).__name__ for s in campaign.hybrid.steps] == [
+        "SendStep", "WaitStep", "BranchStep", "SendStep",
+    ]  # fmt: skip
+    assert campaign.hybrid.steps[1].wait.days == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"trigger": "cart_abandonned: {minutes: 60}"},
+         "c.yml, line 4: trigger: Value error, unknown trigger 'cart_abandonned'; "
+         "a trigger is one of: cart_abandoned, product_viewed, stage_changed"),
+        ({"wait": "2 weeks"},
+         "c.yml, line 15: steps.1.wait: Value error, '2 weeks' is not a duration; "
+         "write minutes, hours or days such as 30m, 2h, 1d or 1d12h"),
+        ({"last": "notify"},
+         "c.yml, line 17: steps.3: a step is one of: wait, check, send, branch"),
+        ({"subject": "Hi {{ profile.traits.first_name }"},
+         "c.yml, line 10: template error: unexpected '}'"),
+        ({"variant": "b"}, "c.yml, line 14: unknown variant 'b'; the campaign has: a"),
+        ({"target": "first"},
+         "c.yml, line 16: converted: step 'first' is not after this one; a branch "
+         "jumps forward, so that every journey ends"),
+        ({"target": "later"},
+         "c.yml, line 16: converted: no step with id 'later'; write next, exit or "
+         "one of: first"),
+    ],
+)  # fmt: skip
+def test_parse_hybrid_mistakes_name_their_line(
+    overrides: dict[str, str], problem: str
+) -> None:
+    [found] = problems_of(hybrid_text(**overrides))
+
+    assert found.startswith(problem)

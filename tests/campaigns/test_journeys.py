@@ -4,12 +4,15 @@ clicks through the api, orders, and the results."""
 
 import email
 import email.policy
+import json
 import re
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from campaigns import journeys
 from campaigns.definitions import CampaignFolder
 from campaigns.models import CampaignJourney, CampaignSend
 from campaigns.worker import CampaignWorker
-from catalog.models import Product
+from catalog.models import Product, ProductCreate
 from core.settings import ROOT
 from events.worker import Worker
 from profiles import service as profiles
@@ -388,3 +391,71 @@ def test_back_in_stock_mails_who_viewed_the_product_and_not_who_bought_it(
 
     [mail] = smtp.messages
     assert mail["Subject"] == "Bruno Compete Hoodie is back"
+
+
+class Hook(BaseHTTPRequestHandler):
+    """A webhook receiver: the first post fails with 503, the next ones succeed."""
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append((dict(self.headers), body))
+        self.send_response(503 if len(Hook.received) == 1 else 200)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[str]:
+    Hook.received = []
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/cdp"
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_is_signed_and_retried_after_a_5xx(
+    engine: Engine, smtp: Sink, shipped: CampaignFolder, stocked: None, hook: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from campaigns.delivery import sign
+    from catalog import service as catalog
+
+    path = shipped.folder / "price_drop_webhook.yml"
+    text = path.read_text().replace("status: paused", "status: active")
+    path.write_text(text.replace("https://crm.example.com/hooks/cdp", hook))
+    monkeypatch.setenv("CDP_WEBHOOK_SECRET", "s3cret")
+    client = apply(engine, identify(T0), event(1, T0, "Product Viewed", sku="MH04"))
+    consent(engine)
+    worker = CampaignWorker(engine, client, folder=shipped)
+    with Session(engine) as session:
+        catalog.import_products(
+            session, [ProductCreate(**{**_product(session, "MH04"), "price": 40.0})]
+        )
+
+    worker.tick(now=T0 + timedelta(hours=1))
+    worker.tick(now=T0 + timedelta(hours=1, minutes=2))
+
+    assert len(Hook.received) == 2
+    headers, body = Hook.received[1]
+    assert headers["X-CDP-Signature"] == sign(
+        "s3cret", headers["X-CDP-Timestamp"], body
+    )
+    assert headers["Idempotency-Key"] == Hook.received[0][0]["Idempotency-Key"]
+    sent = json.loads(body)
+    assert sent["campaign"] == "price_drop_webhook"
+    assert sent["products"] == ["MH04"]
+    assert sent["message"] == "Frankie Sweatshirt now USD 40.00"
+    [send] = sends_of(engine, "price_drop_webhook")
+    assert (send.status, send.attempts) == ("sent", 2)
+
+
+def _product(session: Session, sku: str) -> dict[str, Any]:
+    product = session.get(Product, sku)
+    assert product is not None
+    return product.model_dump(include=set(ProductCreate.model_fields))

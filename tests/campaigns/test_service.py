@@ -175,21 +175,29 @@ def test_results_count_outcomes_and_compute_uplift_against_control(
     )
     assert (results.clicks, results.conversions, results.revenue) == (1, 3, 75.0)
     # Treated 2 of 4 converted, control 1 of 2 (the 8-day-late order is outside the
-    # window): d = 0; half width 1.959964 * sqrt(.25/4 + .25/2) = 0.848689.
+    # window): d = 0, and Newcombe's interval for 2/4 - 1/2.
     assert results.uplift is not None
     assert (results.uplift.difference, results.uplift.low, results.uplift.high) == (
-        0.0, -0.848689, 0.848689
+        0.0, -0.535610, 0.535610
     )  # fmt: skip
     assert sum(v.impressions for v in results.variants) == 4
 
 
-def test_uplift_matches_a_hand_checked_example() -> None:
-    # p1 = 30/200 = .15, p2 = 10/100 = .10; se = sqrt(.15*.85/200 + .1*.9/100)
-    # = sqrt(.0015375) = .0392110; 1.959964 * se = .0768521.
-    found = service.uplift(30, 200, 10, 100)
+def test_uplift_matches_newcombes_published_example() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:873-890, table II, example (a):
+    # 56/70 - 48/80 = 0.2, method 10 interval 0.0524 to 0.3339.
+    found = service.uplift(56, 70, 48, 80)
 
     assert found is not None
-    assert (found.difference, found.low, found.high) == (0.05, -0.026852, 0.126852)
+    assert (round(found.low, 4), round(found.high, 4)) == (0.0524, 0.3339)
+    assert found.difference == 0.2
+
+
+def test_uplift_stays_inside_what_rates_allow_for_tiny_groups() -> None:
+    found = service.uplift(0, 5, 1, 5)
+
+    assert found is not None
+    assert -1.0 <= found.low < found.difference < found.high <= 1.0
 
 
 def test_personalize_serves_the_shipped_example_to_a_profile_built_from_events(
