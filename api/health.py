@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from campaigns.worker import HEARTBEAT_SUFFIX as CAMPAIGNS_HEARTBEAT_SUFFIX
 from channels.rasa import get_rasa
 from core import db
 from core.redis import get_redis
@@ -46,10 +47,10 @@ def _redis() -> str:
     return "ping ok"
 
 
-def _worker() -> str:
-    beat = get_redis().get(get_settings().tracking.stream + HEARTBEAT_SUFFIX)
+def _worker(suffix: str = HEARTBEAT_SUFFIX, within: str = "15 s") -> str:
+    beat = get_redis().get(get_settings().tracking.stream + suffix)
     if not beat:
-        raise RuntimeError("no heartbeat in the last 15 s")
+        raise RuntimeError(f"no heartbeat in the last {within}")
     age = (datetime.now(UTC) - datetime.fromisoformat(beat)).total_seconds()
     return f"last heartbeat {age:.0f}s ago"
 
@@ -93,6 +94,7 @@ def health(request: Request) -> JSONResponse:
         "database": _check(_database),
         "redis": _check(_redis),
         "worker": _check(_worker),
+        "campaigns_worker": _check(lambda: _worker(CAMPAIGNS_HEARTBEAT_SUFFIX, "60 s")),
         "index": _check(lambda: _index(request)),
         "rasa": _check(_rasa),
         "actions": _check(_actions),

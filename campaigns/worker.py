@@ -30,7 +30,7 @@ from core.settings import get_settings
 from recommender.service import Recommender
 
 logger = logging.getLogger(__name__)
-HEARTBEAT_KEY = "cdp:campaigns:worker-heartbeat"
+HEARTBEAT_SUFFIX = ":campaigns-heartbeat"
 BATCH = 500
 
 
@@ -96,7 +96,8 @@ class CampaignWorker:
             "campaigns worker started", extra={"folder": str(self.folder.folder)}
         )
         while self.running:
-            self.client.set(HEARTBEAT_KEY, datetime.now(UTC).isoformat(), ex=60)
+            beat = get_settings().tracking.stream + HEARTBEAT_SUFFIX
+            self.client.set(beat, datetime.now(UTC).isoformat(), ex=60)
             started = time.monotonic()
             try:
                 done = self.tick()

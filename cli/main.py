@@ -414,7 +414,10 @@ def demo(
     from core.settings import get_settings
 
     settings = get_settings()
-    stack = Stack(ports=Ports(api=port), redis_url=settings.redis_url)
+    stack = Stack(
+        ports=Ports(api=port), redis_url=settings.redis_url,
+        mailbox=ROOT / "var" / "mail",
+    )  # fmt: skip
     started = time.perf_counter()
     try:
         typer.echo(
@@ -436,6 +439,7 @@ def demo(
     except (Exception, KeyboardInterrupt):
         stack.stop()
         raise
+    mail = f"  campaign mail  {stack.mailbox}/new\n" if stack.smtp_port else ""
     typer.echo(
         f"\nReady in {time.perf_counter() - started:.0f}s.\n"
         f"  demo shop      {stack.api_url}/shop\n"
@@ -443,7 +447,7 @@ def demo(
         f"  health         {stack.api_url}/health\n"
         f"  rasa           {stack.rasa_url}\n"
         f"  profile store  {db.get_engine().url.render_as_string()}\n"
-        f"  logs           {stack.log_path('*')}\n"
+        f"  logs           {stack.log_path('*')}\n{mail}"
         "Press Ctrl-C to stop."
     )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))

@@ -45,6 +45,10 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     embedded_redis: EmbeddedRedis | None = None
     rasa_token: str = field(default_factory=lambda: secrets.token_hex(24))
+    # Where campaign mail is kept (a maildir) when no mail server is configured:
+    # a local SMTP server takes it, so the demo's mail can be read, not lost.
+    mailbox: Path | None = None
+    smtp_port: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -80,6 +84,13 @@ class Stack:
         )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
+        if self.smtp_port is not None:
+            env.update(
+                CDP_CAMPAIGNS__SMTP__HOST="127.0.0.1",
+                CDP_CAMPAIGNS__SMTP__PORT=str(self.smtp_port),
+                CDP_CAMPAIGNS__SMTP__SECURITY="none",
+            )
+        env.setdefault("CDP_CAMPAIGNS__PUBLIC_URL", self.api_url)
         return env
 
     def start_redis(self) -> str:
@@ -94,7 +105,18 @@ class Stack:
 
     def start(self) -> None:
         self.start_redis()
+        mail_configured = "CDP_CAMPAIGNS__SMTP__HOST" in os.environ
+        if self.mailbox is not None and not mail_configured:
+            self.smtp_port = free_port()
         env = self.environment()
+        if self.smtp_port is not None and self.mailbox is not None:
+            self._spawn(
+                "mail",
+                [sys.executable, "-m", "aiosmtpd", "-n",
+                 "-l", f"127.0.0.1:{self.smtp_port}",
+                 "-c", "aiosmtpd.handlers.Mailbox", str(self.mailbox)],
+                env,
+            )  # fmt: skip
         python = sys.executable
         rasa_command = [
             str(rasa_executable()), "run", "--enable-api",

@@ -25,3 +25,4 @@ def test_health_names_the_components_that_are_down(
     assert components["rasa"]["status"] == "down"
     assert components["actions"]["status"] == "down"
     assert "no heartbeat" in components["worker"]["detail"]
+    assert "no heartbeat" in components["campaigns_worker"]["detail"]
