@@ -37,13 +37,15 @@ from segments.stages import Stage
 
 logger = logging.getLogger(__name__)
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-SUPPORTED_KINDS = ("smart", "hybrid")
-# Written in the issue, not built yet (#9): named so the error can say so.
-RESERVED_KINDS = ("conversational",)
-RESERVED_PLACEMENTS = ("whatsapp", "chat")
+SUPPORTED_KINDS = ("smart", "hybrid", "conversational")
 # Where each kind can deliver: a smart campaign fills a website slot as the page
-# asks; a hybrid one sends when its trigger and steps say so.
-PLACEMENTS = {"smart": ("website",), "hybrid": ("email", "webhook")}
+# asks; a hybrid one sends when its trigger and steps say so; a conversational one
+# is a hybrid one whose sends open a conversation with the assistant.
+PLACEMENTS = {
+    "smart": ("website",), "hybrid": ("email", "webhook"),
+    "conversational": ("chat", "whatsapp"),
+}  # fmt: skip
+CHANNELS = ("website", "email", "webhook", "chat", "whatsapp")
 SUFFIXES = (".yml", ".yaml")
 DURATION_PART = re.compile(r"(\d+)(d|h|m)")
 DURATION_UNITS = {
@@ -101,24 +103,40 @@ class WebhookPlacement(_Strict):
     secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,62}$")
 
 
+class ChatPlacement(_Strict):
+    """The website chat box: the assistant speaks first (the variant's text is its
+    opening line) and the shopper answers it."""
+
+
+class WhatsAppPlacement(_Strict):
+    """An approved WhatsApp template, its body's one parameter filled with the
+    variant's text; the shopper's answer goes to the assistant."""
+
+    template: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    # None: the channel's CDP_WHATSAPP__TEMPLATE_LANGUAGE.
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+
+
 class Placement(_Strict):
     website: WebsitePlacement | None = None
     email: EmailPlacement | None = None
     webhook: WebhookPlacement | None = None
+    chat: ChatPlacement | None = None
+    whatsapp: WhatsAppPlacement | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Placement":
-        given = [k for k in ("website", "email", "webhook") if getattr(self, k)]
+        given = [k for k in CHANNELS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one placement: website, email or webhook; "
+                f"give exactly one placement: {', '.join(CHANNELS)}; "
                 f"got {', '.join(given) or 'none'}"
             )
         return self
 
     @property
     def channel(self) -> str:
-        return next(k for k in ("website", "email", "webhook") if getattr(self, k))
+        return next(k for k in CHANNELS if getattr(self, k) is not None)
 
     @property
     def slot(self) -> str | None:
@@ -282,7 +300,7 @@ class CampaignFile(_Strict):
     id: Name
     name: str = Field(min_length=1, max_length=200)
     status: Literal["active", "paused"] = "active"
-    kind: Literal["smart", "hybrid"]
+    kind: Literal["smart", "hybrid", "conversational"]
     # A higher priority is tried first when several campaigns share a slot.
     priority: int = 0
     audience: Audience = Audience()
@@ -315,6 +333,13 @@ class HybridFile(CampaignFile):
     rules: Condition | None = None
     steps: list[Step] = Field(min_length=1, max_length=50)
     reentry: Reentry = Reentry()
+
+
+class ConversationalFile(HybridFile):
+    """A hybrid campaign whose sends open a conversation: a proactive message in
+    the website chat, or a WhatsApp template to people who opted in."""
+
+    kind: Literal["conversational"]  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -351,8 +376,17 @@ def parse(text: str, *, name: str, folder: Path | None = None) -> Campaign:
     """The campaign in ``text`` (file ``name`` in ``folder``), or
     ``InvalidCampaignError`` naming every problem and its line."""
     tree, lines = compose(text, name, error=InvalidCampaignError)
-    _refuse_reserved(tree, lines, name)
-    model = HybridFile if _kind_of(tree) == "hybrid" else SmartFile
+    kind = _kind_of(tree)
+    if kind is not None and kind not in SUPPORTED_KINDS:
+        raise InvalidCampaignError(
+            name,
+            [(line_of(lines, ("kind",)),
+              f"unknown kind {kind!r}; a campaign is one of: "
+              f"{', '.join(SUPPORTED_KINDS)}")],
+        )  # fmt: skip
+    model = {"hybrid": HybridFile, "conversational": ConversationalFile}.get(
+        kind, SmartFile
+    )
     spec = validate(tree, lines, model, name=name, error=InvalidCampaignError)
     problems = _placement_fits(spec, lines)
     problems += _unknown_segments(spec, lines)
@@ -393,7 +427,7 @@ def _placement_fits(spec: CampaignFile, lines: Lines) -> list[tuple[int, str]]:
                     (line_of(lines, ("variants", index)),
                      f"variant {variant.id!r} needs a subject: the placement is email")
                 )  # fmt: skip
-    if spec.products and spec.products.source == "trigger" and spec.kind != "hybrid":
+    if spec.products and spec.products.source == "trigger" and spec.kind == "smart":
         problems.append(
             (line_of(lines, ("products", "source")),
              "products from the trigger need a hybrid campaign; use recommended")
@@ -461,28 +495,6 @@ def _compile_subjects(
         except TemplateCompileError as exc:
             problems.append((exc.line, exc.reason))
     return subjects
-
-
-def _refuse_reserved(tree: Any, lines: Lines, name: str) -> None:
-    if not isinstance(tree, dict):
-        return
-    problems = []
-    kind = tree.get("kind")
-    if kind in RESERVED_KINDS:
-        problems.append(
-            (line_of(lines, ("kind",)),
-             f"kind {kind!r} is not supported yet; supported: "
-             f"{', '.join(SUPPORTED_KINDS)}")
-        )  # fmt: skip
-    placement = tree.get("placement")
-    for key in placement if isinstance(placement, dict) else {}:
-        if key in RESERVED_PLACEMENTS:
-            problems.append(
-                (line_of(lines, ("placement", key)),
-                 f"placement {key!r} is not supported yet; supported: website")
-            )  # fmt: skip
-    if problems:
-        raise InvalidCampaignError(name, problems)
 
 
 def _unknown_segments(spec: CampaignFile, lines: Lines) -> list[tuple[int, str]]:

@@ -1,5 +1,6 @@
 """Delivering the sends that journeys wrote: email through SMTP, webhooks as
-signed JSON posts. A send is delivered at least once and recorded once.
+signed JSON posts, chat and WhatsApp through the channels. A send is delivered at
+least once and recorded once.
 
 A pending send is taken, delivered and marked sent in its own transaction, with
 its impression (the id of the send) and the ``Promotion Viewed`` exposure that
@@ -35,6 +36,10 @@ from sqlmodel import Session, col, select
 from campaigns import service
 from campaigns.definitions import CampaignFolder
 from campaigns.models import CampaignImpression, CampaignSend
+from channels import handover, inbox
+from channels.rasa import get_rasa
+from core.errors import ConflictError, UnavailableError
+from core.redis import get_redis
 from core.settings import get_settings
 from profiles.models import Profile
 
@@ -115,8 +120,63 @@ def deliver(send: CampaignSend, placement: Any) -> None:
         )
     elif send.channel == "webhook":
         post_webhook(send, str(placement.webhook.url), placement.webhook.secret_env)
+    elif send.channel == "chat":
+        open_chat(send)
+    elif send.channel == "whatsapp":
+        queue_whatsapp_template(send, placement.whatsapp)
     else:
         raise DeliveryError(f"no delivery for channel {send.channel!r}", permanent=True)
+
+
+# Conversations ----------------------------------------------------------------------
+
+
+def open_chat(send: CampaignSend) -> None:
+    """The assistant opens the website chat with the variant's line and the
+    products; the chat box shows it on its next poll, and the campaign id goes on
+    the events of the conversation that follows."""
+    try:
+        said = handover.open_conversation(
+            get_redis(), get_rasa(), "web", send.payload["to"],
+            campaign_id=send.campaign, products=send.payload.get("products") or [],
+            message=send.payload.get("text"),
+        )  # fmt: skip
+    except ConflictError:
+        raise DeliveryError(
+            "a person has the conversation; tried again later"
+        ) from None
+    except UnavailableError:
+        raise DeliveryError("the assistant is not reachable") from None
+    if not said:
+        raise DeliveryError(
+            "the assistant said nothing: a chat campaign needs products it can show",
+            permanent=True,
+        )
+
+
+def queue_whatsapp_template(send: CampaignSend, placement: Any) -> None:
+    """Hand the template to the WhatsApp channel, which sends each shopper's
+    messages in order and applies its rules (an approved template, marketing
+    consent outside the 24-hour window); what it did is on the profile."""
+    if not get_settings().whatsapp.enabled:
+        raise DeliveryError(
+            "the WhatsApp channel is not enabled (CDP_WHATSAPP__ENABLED)"
+        )
+    template: dict[str, Any] = {
+        "name": placement.template,
+        "components": [
+            {"type": "body",
+             "parameters": [{"type": "text", "text": send.payload.get("text", "")}]}
+        ],
+    }  # fmt: skip
+    if placement.language:
+        template["language"] = placement.language
+    client = get_redis()
+    sender = send.payload["to"]
+    client.rpush(
+        handover.outbox("whatsapp", sender), json.dumps({"template": template})
+    )
+    inbox.wake(client, "whatsapp", sender)
 
 
 # Email ------------------------------------------------------------------------------

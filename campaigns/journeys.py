@@ -18,6 +18,7 @@ delivers it. Each step is committed on its own, so a restarted worker goes on
 where the last one stopped and writes no send twice.
 """
 
+import html
 import logging
 import random
 import uuid
@@ -443,9 +444,9 @@ def _send_step(
     stop = service.consent_stop(session, campaign, profile) or service.suppression_stop(
         session, campaign, profile
     )
-    address = _address(session, campaign, profile)
+    address, missing = _recipient(session, campaign, profile)
     if stop is None and address is None:
-        stop = "no email address on the profile"
+        stop = missing
     if stop is not None:
         send.status, send.reason = "stopped", stop
     elif journey.control:
@@ -519,14 +520,36 @@ def _next_active_hour(
     return now
 
 
-def _address(session: Session, campaign: Campaign, profile: Profile) -> str | None:
-    if campaign.spec.placement.channel != "email":
-        return ""
-    for identity in profiles.list_identities(session, profile):
-        if identity.type == IdentityType.email.value:
-            return identity.value
+# Who a message goes to on each channel, and why there is no one.
+RECIPIENTS = {
+    "email": (IdentityType.email, "no email address on the profile"),
+    "chat": (IdentityType.anonymous_id, "no website visitor id on the profile"),
+    "whatsapp": (IdentityType.whatsapp_id, "no WhatsApp number on the profile"),
+}
+
+
+def _recipient(
+    session: Session, campaign: Campaign, profile: Profile
+) -> tuple[str | None, str]:
+    """The address (email), sender id (chat, WhatsApp) or nothing needed (webhook),
+    and the reason when the profile has none."""
+    channel = campaign.spec.placement.channel
+    if channel not in RECIPIENTS:
+        return "", ""
+    kind, missing = RECIPIENTS[channel]
+    # The newest: the browser or number the person used last.
+    found = sorted(
+        (i for i in profiles.list_identities(session, profile) if i.type == kind.value),
+        key=lambda i: (i.created_at, i.id or 0),
+    )
+    if found:
+        value = found[-1].value
+        # The channel knows a WhatsApp sender by its wa_id: the number, no "+".
+        return (value.lstrip("+") if channel == "whatsapp" else value), ""
     email = (profile.traits or {}).get("email")
-    return email if isinstance(email, str) and "@" in email else None
+    if channel == "email" and isinstance(email, str) and "@" in email:
+        return email, ""
+    return None, missing
 
 
 def _render(
@@ -563,6 +586,10 @@ def _render(
         "products": [p["sku"] for p in content.products],
         "trigger": journey.detail,
     }  # fmt: skip
+    if send.channel in ("chat", "whatsapp"):
+        # A chat line is text: the escaping that keeps HTML safe is undone, and
+        # the channel shows it as text.
+        send.payload["text"] = html.unescape(content.html).strip()
 
 
 def _live_profile(session: Session, profile_id: str) -> Profile | None:

@@ -177,6 +177,21 @@ def nudge(
 ) -> dict[str, Any]:  # fmt: skip
     """Start a conversation through Rasa's trigger-intent API. Never while a person
     has the conversation. The campaign id goes on the profile's events."""
+    sent = open_conversation(
+        client, rasa, channel, sender, campaign_id=nudge.campaign_id,
+        products=nudge.products, message=nudge.message,
+    )  # fmt: skip
+    return {"status": "sent", "messages": sent}
+
+
+def open_conversation(
+    client: redis.Redis, rasa: RasaClient, channel: str, sender: str, *,
+    campaign_id: str, products: list[str], message: str | None = None,
+) -> int:  # fmt: skip
+    """What the nudge route and conversational campaigns do: the assistant speaks
+    first and its replies wait in the shopper's channel (the chat box shows them
+    on its next poll); returns how many. ``ConflictError`` while a person has the
+    conversation, ``UnavailableError`` when Rasa does not answer."""
     if current(client, channel, sender) is not None:
         raise ConflictError(
             "a person has this conversation; campaigns wait until it is released",
@@ -184,13 +199,13 @@ def nudge(
         )
     replies = rasa.trigger_intent(
         sender, "campaign_nudge",
-        {"campaign_id": nudge.campaign_id, "product": nudge.products,
-         **({"message": nudge.message} if nudge.message else {})},
+        {"campaign_id": campaign_id, "product": products,
+         **({"message": message} if message else {})},
     )  # fmt: skip
     for reply in replies:
         client.rpush(outbox(channel, sender), json.dumps(reply))
     inbox.wake(client, channel, sender)
-    return {"status": "sent", "messages": len(replies)}
+    return len(replies)
 
 
 @router.delete("/{channel}/{sender}/handover", status_code=204)

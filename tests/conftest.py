@@ -3,6 +3,8 @@ real Redis (TEST_REDIS_URL, or an embedded redis-server), the real embedding mod
 
 import base64
 import os
+import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -15,13 +17,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
+from campaigns.definitions import CampaignFolder
 from catalog import demo
 from catalog.models import Product
 from cli.assistant import is_trained
 from cli.stack import Ports, Stack
 from core import db
 from core.redis import EmbeddedRedis, get_redis
-from core.settings import get_settings
+from core.settings import ROOT, get_settings
 
 DEMO_CATALOG = demo.DEMO_CATALOG
 WRITE_KEY = "demo-write-key"
@@ -178,3 +181,24 @@ def basic(key: str = WRITE_KEY) -> dict[str, str]:
 
 def bearer(token: str = ADMIN_TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> CampaignFolder:
+    """The shipped campaigns, with no control group so that the outcome is the
+    same for every profile id (the control group has a test of its own)."""
+    folder = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "shop" / "campaigns", folder)
+    for path in folder.glob("*.yml"):
+        text = re.sub(r"control_share: [0-9.]+", "control_share: 0.0", path.read_text())
+        path.write_text(text)
+    return CampaignFolder(folder)
+
+
+@pytest.fixture
+def stocked(engine: Engine, demo_products: list[Product]) -> None:
+    """The demo catalog in the profile store."""
+    with Session(engine) as session:
+        for product in demo_products:
+            session.add(Product(**product.model_dump()))
+        session.commit()

@@ -36,12 +36,12 @@ def test_parse_unknown_key_names_its_line_and_the_accepted_keys() -> None:
     assert "accepted: consent, max_per_day, quiet_hours" in problem
 
 
-def test_parse_reserved_kind_is_refused_as_not_supported_yet() -> None:
-    text = campaign_text().replace("kind: smart", "kind: conversational")
+def test_parse_unknown_kind_names_the_kinds_there_are() -> None:
+    text = campaign_text().replace("kind: smart", "kind: newsletter")
 
     assert problems_of(text) == [
-        "c.yml, line 3: kind 'conversational' is not supported yet; supported: "
-        "smart, hybrid"
+        "c.yml, line 3: unknown kind 'newsletter'; a campaign is one of: smart, "
+        "hybrid, conversational"
     ]
 
 
@@ -136,7 +136,7 @@ def test_folder_repeated_campaign_id_is_refused_in_the_later_file(
 def test_shipped_campaigns_are_valid() -> None:
     valid, problems = validate_folder(ROOT / "shop" / "campaigns")
 
-    assert (valid, problems) == (7, [])
+    assert (valid, problems) == (9, [])
 
 
 HYBRID = """\

@@ -6,14 +6,12 @@ import email
 import email.policy
 import json
 import re
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +26,6 @@ from campaigns.definitions import CampaignFolder
 from campaigns.models import CampaignJourney, CampaignSend
 from campaigns.worker import CampaignWorker
 from catalog.models import Product, ProductCreate
-from core.settings import ROOT
 from events.worker import Worker
 from profiles import service as profiles
 from profiles.models import ConsentCreate, ConsentStatus
@@ -37,7 +34,6 @@ from tests.events.test_worker import drain, publish
 
 # A Monday, 09:00 UTC: 11:00 in Amsterdam, outside the shipped quiet hours.
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
-SHIPPED = ROOT / "shop" / "campaigns"
 
 
 class Sink:
@@ -71,26 +67,6 @@ def smtp(settings_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
     get_settings.cache_clear()
     yield sink
     controller.stop()
-
-
-@pytest.fixture
-def shipped(tmp_path: Path) -> CampaignFolder:
-    """The shipped campaigns, with no control group so that the outcome is the
-    same for every profile id (the control group has a test of its own)."""
-    folder = tmp_path / "campaigns"
-    shutil.copytree(SHIPPED, folder)
-    for path in folder.glob("*.yml"):
-        text = re.sub(r"control_share: [0-9.]+", "control_share: 0.0", path.read_text())
-        path.write_text(text)
-    return CampaignFolder(folder)
-
-
-@pytest.fixture
-def stocked(engine: Engine, demo_products: list[Product]) -> None:
-    with Session(engine) as session:
-        for product in demo_products:
-            session.add(Product(**product.model_dump()))
-        session.commit()
 
 
 def event(n: int, at: datetime, name: str, **properties: Any) -> dict[str, Any]:

@@ -139,15 +139,24 @@ def echo(sender: str, text: str) -> list[dict[str, Any]]:
 
 
 class FakeRasa(_Server):
-    """Rasa's REST channel: answers each message with what ``reply`` returns."""
+    """Rasa's REST channel: answers each message with what ``reply`` returns; a
+    trigger-intent call is answered with the ``message`` entity it carries."""
 
     def __init__(self) -> None:
         super().__init__()
         self.received: list[dict[str, Any]] = []
         self.reply: Callable[[str, str], list[dict[str, Any]]] = echo
+        # (sender, intent, entities) of each trigger-intent call (campaigns).
+        self.triggered: list[tuple[str, str, dict[str, Any]]] = []
 
     def answer(self, path: str, headers: dict[str, str], body: Any) -> Reply:
-        if path != "/webhooks/rest/webhook":
+        route = path.split("?", 1)[0]
+        if route.startswith("/conversations/") and route.endswith("/trigger_intent"):
+            sender = route.split("/")[2]
+            self.triggered.append((sender, body["name"], body.get("entities") or {}))
+            said = body.get("entities", {}).get("message") or "(nudge)"
+            return Reply(body={"messages": [{"recipient_id": sender, "text": said}]})
+        if route != "/webhooks/rest/webhook":
             return Reply(404, body={"message": "not found"})
         self.received.append(body)
         return Reply(body=self.reply(body["sender"], body["message"]))
