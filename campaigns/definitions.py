@@ -161,6 +161,9 @@ class Variant(_Strict):
     template: str | None = Field(default=None, min_length=1, max_length=20_000)
     template_file: str | None = Field(default=None, min_length=1, max_length=300)
     cues: list[str] = []
+    # Shown only to profiles for whom this holds now (a segment condition, e.g.
+    # the weather or the time of day where they are); where the bandit picks.
+    when: Condition | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "Variant":
@@ -309,6 +312,9 @@ class CampaignFile(_Strict):
     variants: list[Variant] = Field(min_length=1, max_length=20)
     guards: Guards = Guards()
     schedule: Schedule = Schedule()
+    # Tested whenever the campaign would deliver (for a hybrid one also when its
+    # trigger fires): a segment condition on the profile and its context.
+    rules: Condition | None = None
 
 
 class SmartFile(CampaignFile):
@@ -328,9 +334,6 @@ class HybridFile(CampaignFile):
 
     kind: Literal["hybrid"]
     trigger: Trigger
-    # Tested when the trigger fires and again before every send: a segment
-    # condition (see segments.definitions), e.g. a consent, a stage, the weather.
-    rules: Condition | None = None
     steps: list[Step] = Field(min_length=1, max_length=50)
     reentry: Reentry = Reentry()
 

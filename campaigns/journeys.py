@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from campaigns import bandit, service
+from campaigns import rules as rules_module
 from campaigns.definitions import (
     BranchStep,
     Campaign,
@@ -62,7 +63,6 @@ from profiles import service as profiles
 from profiles.models import Event, IdentityType, Order, Profile
 from recommender.service import Recommender
 from segments import membership
-from segments.definitions import DAY, Definitions, EventCondition, Segment, walk
 from segments.models import StateChange
 from segments.stages import signals_of
 
@@ -297,36 +297,12 @@ class _Like:
 
 # Rules and audience -----------------------------------------------------------------
 
-_rule_definitions: dict[int, Definitions] = {}
-
 
 def rules_hold(
     session: Session, campaign: Campaign, profile: Profile, now: datetime
 ) -> bool:
-    rules = _spec(campaign).rules
-    return rules is None or _holds(session, rules, profile, now)
-
-
-def _holds(session: Session, condition: Any, profile: Profile, now: datetime) -> bool:
-    definitions = _definitions_of(condition)
-    rows = profiles.list_profile_facts(session, [profile.id])
-    facts = membership.load_facts(session, rows, definitions, now=now)
-    return profile.id in facts and definitions.segments[0].test(facts[profile.id])
-
-
-def _definitions_of(condition: Any) -> Definitions:
-    key = id(condition)
-    found = _rule_definitions.get(key)
-    if found is None:
-        events = [c for c in walk(condition) if isinstance(c, EventCondition)]
-        windows = [c.within_days for c in events]
-        found = Definitions(
-            segments=(Segment(name="rules", when=condition),),
-            event_names=frozenset(n for c in events for n in c.names),
-            window=None if None in windows else max(windows, default=0.0) * DAY,
-        )
-        _rule_definitions[key] = found
-    return found
+    rules = campaign.spec.rules
+    return rules is None or rules_module.holds(session, rules, profile, now)
 
 
 def _in_audience(session: Session, campaign: Campaign, profile: Profile) -> bool:
@@ -383,7 +359,7 @@ def advance(
                 journey.step += 1
                 journey.due_at = now + step.wait
             elif isinstance(step, CheckStep):
-                if _holds(session, step.check, profile, now):
+                if rules_module.holds(session, step.check, profile, now):
                     journey.step += 1
                 else:
                     _end(journey, "exited", f"step {journey.step + 1}: check not met")
@@ -557,7 +533,13 @@ def _render(
     campaign: Campaign, step: SendStep, profile: Profile, address: str | None,
     recommender: Callable[[], Recommender | None],
 ) -> None:  # fmt: skip
-    variant = step.send.variant or bandit.choose(service.arms(session, campaign), _rng)
+    variant = step.send.variant
+    if variant is None:
+        eligible = service.eligible_arms(session, campaign, profile, send.created_at)
+        if not eligible:
+            send.status, send.reason = "stopped", "no variant's when holds"
+            return
+        variant = bandit.choose(eligible, _rng)
     send.variant = variant
     base = get_settings().campaigns.public_url.rstrip("/")
 

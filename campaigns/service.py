@@ -36,6 +36,7 @@ from sqlmodel import Session, col, select
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from campaigns import bandit
+from campaigns import rules as campaign_rules
 from campaigns.definitions import Campaign, CampaignFolder
 from campaigns.errors import CampaignNotFoundError
 from campaigns.models import (
@@ -149,6 +150,9 @@ def _stop_reason(
 ) -> str | None:  # fmt: skip
     if not campaign.spec.audience.holds(member_of, labels):
         return "not in the audience"
+    rules = campaign.spec.rules
+    if rules is not None and not campaign_rules.holds(session, rules, profile, now):
+        return "its rules do not hold"
     return (
         consent_stop(session, campaign, profile)
         or suppression_stop(session, campaign, profile)
@@ -177,7 +181,11 @@ def _serve(
             control=True, stopped=stopped,
         )  # fmt: skip
     _collect_if_due(session, campaign, now)
-    variant = bandit.choose(arms(session, campaign), rng)
+    eligible = eligible_arms(session, campaign, profile, now)
+    if not eligible:
+        stopped.append(Stop(campaign=campaign.id, reason="no variant's when holds"))
+        return None
+    variant = bandit.choose(eligible, rng)
     try:
         html, cues = render_variant(
             session, campaign, variant, profile, recommender=recommender, sku=sku
@@ -469,6 +477,18 @@ def arms(session: Session, campaign: Campaign) -> list[bandit.Arm]:
         bandit.Arm(v.id, int(shown.get(v.id, 0)), int(clicked.get(v.id, 0)))
         for v in campaign.spec.variants
     ]
+
+
+def eligible_arms(
+    session: Session, campaign: Campaign, profile: Profile, now: datetime
+) -> list[bandit.Arm]:
+    """The bandit's arms for variants whose ``when`` holds for the profile now."""
+    whens = {v.id: v.when for v in campaign.spec.variants}
+    return [
+        arm for arm in arms(session, campaign)
+        if whens[arm.variant] is None
+        or campaign_rules.holds(session, whens[arm.variant], profile, now)
+    ]  # fmt: skip
 
 
 def _collect_if_due(session: Session, campaign: Campaign, now: datetime) -> None:

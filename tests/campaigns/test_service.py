@@ -14,7 +14,7 @@ from campaigns.definitions import CampaignFolder
 from campaigns.models import CampaignImpression, CampaignSkip
 from events.worker import Worker
 from profiles import service as profiles
-from profiles.models import ConsentCreate, ConsentStatus, Event
+from profiles.models import ConsentCreate, ConsentStatus, Event, Profile
 from tests.campaigns.conftest import campaign_text, make_profile
 from tests.conftest import basic, bearer
 from tests.events.test_worker import drain, envelope, publish
@@ -25,8 +25,8 @@ Folder = Callable[..., CampaignFolder]
 
 def serve(session: Session, loaded: CampaignFolder, profile, **kw):  # type: ignore[no-untyped-def]
     return service.personalise(
-        session, profile, slot="home", folder=loaded, rng=random.Random(3),
-        now=kw.pop("now", NOON), **kw,
+        session, profile, slot="home", folder=loaded,
+        rng=kw.pop("rng", random.Random(3)), now=kw.pop("now", NOON), **kw,
     )  # fmt: skip
 
 
@@ -243,3 +243,54 @@ def test_personalize_with_a_write_key_refuses_other_identities(
     )  # fmt: skip
 
     assert response.status_code == 401, response.text
+
+
+WHEN_CAMPAIGN = """\
+id: by_country
+name: By country
+kind: smart
+placement:
+  website: {slot: home}
+rules:
+  trait: first_name
+  exists: true
+variants:
+  - id: dutch
+    template: "<p>Hallo</p>"
+    when: {trait: country, equals: NL}
+  - id: other
+    template: "<p>Hello</p>"
+    when:
+      not: {trait: country, equals: NL}
+"""
+
+
+def test_variant_when_picks_the_content_that_fits_the_profile(
+    session: Session, folder: Folder
+) -> None:
+    loaded = folder(**{"c.yml": WHEN_CAMPAIGN})
+    dutch = make_profile(session, country="NL")
+    german = make_profile(session, country="DE")
+
+    shown = {
+        (p.traits["country"], serve(session, loaded, p, rng=random.Random(n)).variant)
+        for p in (dutch, german) for n in range(5)
+    }  # fmt: skip
+
+    assert shown == {("NL", "dutch"), ("DE", "other")}
+
+
+def test_campaign_rules_that_do_not_hold_stop_it_with_the_reason(
+    session: Session, folder: Folder
+) -> None:
+    loaded = folder(**{"c.yml": WHEN_CAMPAIGN})
+    profile = Profile(traits={"country": "NL"})
+    session.add(profile)
+    session.commit()
+
+    found = service.personalise(session, profile, slot="home", folder=loaded, now=NOON)
+
+    assert found.html is None
+    assert [(s.campaign, s.reason) for s in found.stopped] == [
+        ("by_country", "its rules do not hold")
+    ]
