@@ -59,18 +59,18 @@ def deliver_due(
     session: Session, *, now: datetime, folder: CampaignFolder, limit: int = 100
 ) -> int:
     """Deliver the pending sends whose time has come; returns how many went out."""
+    # A paused campaign's pending messages wait for it to run again.
+    running = {c.id: c for c in folder.campaigns() if c.is_running(now)}
     sends = session.exec(
         select(CampaignSend)
-        .where(CampaignSend.status == "pending", CampaignSend.next_attempt_at <= now)
+        .where(CampaignSend.status == "pending", CampaignSend.next_attempt_at <= now,
+               col(CampaignSend.campaign).in_(sorted(running)))
         .order_by(col(CampaignSend.next_attempt_at)).limit(limit)
     ).all()  # fmt: skip
     delivered = 0
     for send in sends:
-        campaign = folder.get(send.campaign)
         try:
-            if campaign is None:
-                raise DeliveryError(f"campaign {send.campaign!r} is no longer loaded")
-            deliver(send, campaign.spec.placement)
+            deliver(send, running[send.campaign].spec.placement)
         except DeliveryError as exc:
             _failed(session, send, str(exc), now, permanent=exc.permanent)
             continue

@@ -94,6 +94,7 @@ def evaluate(
         c for c in running_hybrids(folder, now) if not _spec(c).trigger.on_catalog
     ]
     if not ids or not campaigns:
+        session.commit()  # the watches taken by due_watches
         return 0
     facts = _trigger_facts(session, ids, campaigns, now)
     started = 0
@@ -230,16 +231,17 @@ def _watch(
 
 
 def due_watches(session: Session, *, now: datetime, limit: int = 500) -> list[str]:
-    """Profiles whose trigger may have become true with time; their watches go
-    (evaluating sets a new one where needed)."""
+    """Profiles whose trigger may have become true with time; pass them to
+    ``evaluate`` in the same session."""
     rows = session.exec(
         select(CampaignWatch).where(CampaignWatch.due_at <= now)
         .order_by(col(CampaignWatch.due_at)).limit(limit)
     ).all()  # fmt: skip
     ids = sorted({w.profile_id for w in rows})
     for watch in rows:
+        # Deleted with evaluate's commit, which sets a new one where needed: a
+        # failed evaluation leaves them in place.
         session.delete(watch)
-    session.commit()
     return ids
 
 
@@ -320,22 +322,20 @@ def run_due(
     limit: int = 200,
 ) -> int:  # fmt: skip
     """Run the steps of journeys that are due; returns how many journeys moved."""
+    # A paused or removed campaign's journeys wait, and go on if it comes back.
+    running = {c.id: c for c in running_hybrids(folder, now)}
     journeys = session.exec(
         select(CampaignJourney)
-        .where(CampaignJourney.status == "active", CampaignJourney.due_at <= now)
+        .where(CampaignJourney.status == "active", CampaignJourney.due_at <= now,
+               col(CampaignJourney.campaign).in_(sorted(running)))
         .order_by(col(CampaignJourney.due_at)).limit(limit)
     ).all()  # fmt: skip
-    moved = 0
     for journey in journeys:
-        campaign = folder.get(journey.campaign)
-        if campaign is None or campaign.hybrid is None:
-            # Paused or removed: its journeys wait, and go on if it comes back.
-            continue
-        if not campaign.is_running(now):
-            continue
-        advance(session, journey, campaign, now=now, recommender=recommender)
-        moved += 1
-    return moved
+        advance(
+            session, journey, running[journey.campaign], now=now,
+            recommender=recommender,
+        )  # fmt: skip
+    return len(journeys)
 
 
 def advance(

@@ -435,3 +435,26 @@ def _product(session: Session, sku: str) -> dict[str, Any]:
     product = session.get(Product, sku)
     assert product is not None
     return product.model_dump(include=set(ProductCreate.model_fields))
+
+
+def test_pausing_a_campaign_holds_its_pending_mail_until_it_runs_again(
+    engine: Engine, smtp: Sink, shipped: CampaignFolder, stocked: None
+) -> None:
+    client = abandon_cart(engine)
+    consent(engine)
+    now = T0 + timedelta(minutes=65)
+    with Session(engine) as session:
+        ids = [profiles.get_by_ref_or_raise(session, "anonymous_id:v-1").id]
+        journeys.evaluate(session, ids, now=now, folder=shipped)
+        journeys.run_due(session, now=now, folder=shipped)
+    path = shipped.folder / "abandoned_cart_email.yml"
+    active = path.read_text()
+    path.write_text(active.replace("kind: hybrid", "status: paused\nkind: hybrid"))
+    worker = CampaignWorker(engine, client, folder=shipped)
+
+    worker.tick(now=now + timedelta(minutes=1))
+    held = [s.status for s in sends_of(engine, "abandoned_cart_email")]
+    path.write_text(active)
+    worker.tick(now=now + timedelta(minutes=2))
+
+    assert (held, len(smtp.messages)) == (["pending"], 1)
