@@ -19,6 +19,7 @@ from campaigns import api as campaigns_api
 from catalog import api as catalog_api
 from catalog import service as catalog
 from channels import handover, messenger, web, whatsapp
+from context import api as context_api
 from core import db
 from core.errors import install_error_handlers
 from core.logging import configure_logging
@@ -106,6 +107,7 @@ def create_app(*, load_index: bool = True) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(failed_api.router)
     app.include_router(profiles_api.router)
+    app.include_router(context_api.router)
     app.include_router(matching_api.router)
     app.include_router(segments_api.router)
     app.include_router(campaigns_api.router)

@@ -66,6 +66,7 @@ def create_tables(engine: Engine | None = None) -> None:
     # Import the table modules so their metadata is registered before create_all.
     import campaigns.models  # noqa: F401
     import catalog.models  # noqa: F401
+    import context.models  # noqa: F401
     import profiles.models  # noqa: F401
     import segments.models  # noqa: F401
     import shop.models  # noqa: F401

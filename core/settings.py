@@ -172,6 +172,41 @@ class ChannelSettings(BaseModel):
     consumer_name: str = "channel-worker-1"
 
 
+class ContextSettings(BaseModel):
+    """External data mixed into profiles: location, device, weather and traffic."""
+
+    # What is kept of an event's IP address once its location is read: nothing,
+    # its network (IPv4 /24, IPv6 /48) or all of it.
+    ip_privacy: Literal["drop", "truncate", "keep"] = "truncate"
+    # geolite2: the GeoLite2 City database shipped in maxminddb-geolite2 (offline).
+    location_provider: Literal["geolite2", "none"] = "geolite2"
+    weather_provider: Literal["open-meteo", "none"] = "open-meteo"
+    # Open-Meteo's forecast endpoint (no key); tests point it at a local fake.
+    weather_url: str = "https://api.open-meteo.com/v1/forecast"
+    # How long a place's weather is used before it is asked for again.
+    weather_seconds: float = Field(default=1800.0, gt=0)
+    # file: a JSON document at traffic_source; http: the same served at that URL.
+    traffic_provider: Literal["none", "file", "http"] = "none"
+    traffic_source: str = ""
+    traffic_seconds: float = Field(default=300.0, gt=0)
+    # Every network call gives up after this long.
+    timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # After a failed call the last known value is served this long before the
+    # provider is asked again, so a provider that is down costs one timeout.
+    retry_seconds: float = Field(default=60.0, ge=0)
+    # Weather facts' thresholds and the recommender's weather boosts (YAML).
+    rules_path: Path = ROOT / "shop" / "context.yml"
+
+    @model_validator(mode="after")
+    def _traffic_source_is_given(self) -> "ContextSettings":
+        if self.traffic_provider != "none" and not self.traffic_source:
+            raise ValueError(
+                f"CDP_CONTEXT__TRAFFIC_PROVIDER is {self.traffic_provider!r}: set "
+                "CDP_CONTEXT__TRAFFIC_SOURCE to the file path or URL to read"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDP_",
@@ -201,6 +236,7 @@ class Settings(BaseSettings):
     whatsapp: WhatsAppSettings = WhatsAppSettings()
     messenger: MessengerSettings = MessengerSettings()
     channels: ChannelSettings = ChannelSettings()
+    context: ContextSettings = ContextSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> "Settings":

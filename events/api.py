@@ -157,11 +157,13 @@ def _route(message_type: str) -> None:
         body: Annotated[dict[str, Any], Body()],
         source: TrackingSource,
         client: RedisDep,
+        request: Request,
     ) -> Accepted:
         # Validated in the service, so a refused message is kept in the failed store.
         return service.accept_message(
             client, get_settings().tracking.stream,
             {**_without_write_key(body), "type": message_type}, source=source,
+            sender=sender_of(request),
         )  # fmt: skip
 
     handler.__name__ = f"{message_type}_message"
@@ -183,14 +185,29 @@ for _type in ("track", "page", "screen", "identify", "group", "alias"):
 
 @tracking.post("/batch", response_model=Accepted)
 @tracking.post("/b", response_model=Accepted, include_in_schema=False)
-def batch_messages(batch: Batch, source: TrackingSource, client: RedisDep) -> Accepted:
+def batch_messages(
+    batch: Batch, source: TrackingSource, client: RedisDep, request: Request
+) -> Accepted:
     """Accept up to 2,500 messages; the good ones are kept even when some are not.
     Also at `/v1/b`, where analytics.js sends its batches."""
     items = [_without_write_key(raw) for raw in batch.batch]
     return service.accept_batch(
         client, get_settings().tracking.stream,
         batch.model_copy(update={"batch": items}), source=source,
+        sender=sender_of(request),
     )  # fmt: skip
+
+
+def sender_of(request: Request) -> dict[str, str]:
+    """The request's address and user agent, for messages that carry neither (the
+    address is the proxy's unless the server trusts its forwarded headers)."""
+    sender = {}
+    if request.client is not None and request.client.host:
+        sender["ip"] = request.client.host
+    agent = request.headers.get("user-agent")
+    if agent:
+        sender["userAgent"] = agent[:512]
+    return sender
 
 
 class SegmentSchema(BaseModel):

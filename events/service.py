@@ -24,9 +24,15 @@ class InvalidMessageError(InvalidInputError):
     code = "invalid_message"
 
 
-def envelope(message: Message, *, source: str, received_at: datetime) -> dict[str, Any]:
-    """What the worker receives: the message plus when and from where it arrived."""
+def envelope(
+    message: Message, *, source: str, received_at: datetime,
+    client: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What the worker receives: the message plus when and from where it arrived.
+    ``client`` (the request's address and user agent) fills the context's ``ip``
+    and ``userAgent`` where the message has none, as Segment's api does for ip."""
     data = message.model_dump(mode="json")
+    data["context"] = {**(client or {}), **data["context"]}
     data["originalTimestamp"] = data.pop("timestamp")
     data["timestamp"] = message.corrected_timestamp(received_at).isoformat()
     data["receivedAt"] = received_at.isoformat()
@@ -73,8 +79,9 @@ def validate(
 
 
 def accept_message(
-    client: redis.Redis, stream: str, raw: Any, *, source: str
-) -> Accepted:
+    client: redis.Redis, stream: str, raw: Any, *, source: str,
+    sender: dict[str, str] | None = None,
+) -> Accepted:  # fmt: skip
     """One message: queued, or refused with every problem named and kept as failed."""
     result = validate(raw)
     if isinstance(result, list):
@@ -83,15 +90,18 @@ def accept_message(
         )
         details = [{**e, "loc": ["body", *e["loc"]]} for e in result]
         raise InvalidMessageError(details[0]["msg"], details=details)
+    now = datetime.now(UTC)
     queue.publish(
-        client, stream, [envelope(result, source=source, received_at=datetime.now(UTC))]
-    )
+        client, stream,
+        [envelope(result, source=source, received_at=now, client=sender)],
+    )  # fmt: skip
     return Accepted(accepted=1)
 
 
 def accept_batch(
-    client: redis.Redis, stream: str, batch: Batch, *, source: str
-) -> Accepted:
+    client: redis.Redis, stream: str, batch: Batch, *, source: str,
+    sender: dict[str, str] | None = None,
+) -> Accepted:  # fmt: skip
     """Good messages are enqueued; each bad one is reported with its index and why,
     and kept in the failed-events store."""
     now = datetime.now(UTC)
@@ -100,7 +110,7 @@ def accept_batch(
     for index, raw in enumerate(batch.batch):
         result = validate(raw, defaults=defaults)
         if isinstance(result, Message):
-            good.append(envelope(result, source=source, received_at=now))
+            good.append(envelope(result, source=source, received_at=now, client=sender))
             continue
         message_id = raw.get("messageId") if isinstance(raw, dict) else None
         rejected.append(Rejected(index=index, messageId=message_id, errors=result))

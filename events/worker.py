@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from campaigns import worker as campaign_worker
+from context import service as context_data
 from core.db import get_engine
 from core.redis import get_redis
 from core.settings import get_settings
@@ -81,13 +82,16 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
             session, profile, envelope.get("traits") or {}, at=at, source=source
         )
     is_trait_message = envelope["type"] in ("identify", "group")
+    # Location and device are read here, before the IP address is stored as the
+    # shop's privacy setting says.
+    context, observed = context_data.enrich(envelope.get("context") or {})
     event = Event(
         message_id=envelope["messageId"],
         profile_id=profile.id,
         type=envelope["type"],
         name=envelope.get("event") or envelope.get("name"),
         properties=envelope.get("traits" if is_trait_message else "properties") or {},
-        context=envelope.get("context") or {},
+        context=context,
         source=source,
         timestamp=at,
         received_at=_parse_time(envelope.get("receivedAt")),
@@ -95,6 +99,7 @@ def apply_event(session: Session, envelope: dict[str, Any]) -> bool:
     )
     if not profiles.add_event(session, profile, event):
         return False
+    context_data.record(session, profile.id, observed, at=at)
     if event.name in ORDER_EVENTS:
         _record_order(session, profile, event)
     return True

@@ -586,6 +586,32 @@ def delete(session: Session, profile: Profile) -> DeletionReport:
     return DeletionReport(profiles=removed.rowcount, **counts)
 
 
+def list_merged_into(
+    session: Session, profile_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """For each profile, the profiles merged into it, directly or through
+    another; one query per level of merges."""
+    parent: dict[str, str] = {}
+    frontier = list(dict.fromkeys(profile_ids))
+    while frontier:
+        children = session.exec(
+            select(Profile.id, Profile.merged_into).where(
+                col(Profile.merged_into).in_(frontier)
+            )
+        ).all()
+        children = [(c, p) for c, p in children if c not in parent and p is not None]
+        parent.update(children)
+        frontier = [c for c, _p in children]
+    merged: dict[str, list[str]] = {p: [] for p in profile_ids}
+    for child in parent:
+        root = parent[child]
+        while root in parent:
+            root = parent[root]
+        if root in merged:
+            merged[root].append(child)
+    return merged
+
+
 def _merged_family(session: Session, profile_id: str) -> list[str]:
     family, frontier = [profile_id], [profile_id]
     while frontier:

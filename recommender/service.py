@@ -4,6 +4,7 @@ the catalog. No HTTP here."""
 import logging
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from sqlmodel import Session, col, select
 
 from catalog import service as catalog
 from catalog.models import Product, ProductPublic
+from context import service as context_data
+from context.models import WEATHER_FACTS
 from events.ecommerce import parse_fact, product_keys
 from profiles import service as profiles
 from profiles.models import Event, Profile
@@ -27,6 +30,7 @@ from recommender.strategies import (
     matches,
     orientation_leaders,
     true_cues,
+    weather_boosts,
 )
 from segments import stages
 from segments.stages import Stage, StageResult
@@ -244,13 +248,17 @@ def shopper_of(
     focus: str | None = None, placement_stage: Stage | None = None,
 ) -> Shopper:  # fmt: skip
     """The profile's recent shopping and stage; ``focus`` is the product on the
-    page, which the stage's strategy then works from."""
+    page, which the stage's strategy then works from. The weather where the
+    profile is comes along when the shop boosts categories by weather."""
     events = (
         profiles.list_events(session, profile, limit=200, event_type="track")
         if profile is not None
         else []
     )
     shopper = shopper_from_events(events, index, focus=focus)
+    if profile is not None and weather_boosts().configured():
+        weather = context_data.snapshots(session, [profile.id], facts=WEATHER_FACTS)
+        shopper = replace(shopper, context=weather[profile.id])
     # Where the products are shown says more than a profile that is only browsing:
     # on a product page the shopper is looking at one product, on the cart page at
     # their cart.
@@ -259,7 +267,7 @@ def shopper_of(
             "no profile given" if profile is None else shopper.stage.reason
         )
         stage = StageResult(placement_stage, reason, shopper.stage.focus)
-        shopper = Shopper(shopper.history, stage, shopper.cart, shopper.page)
+        shopper = replace(shopper, stage=stage)
     return shopper
 
 

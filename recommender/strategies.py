@@ -9,13 +9,18 @@ stage is asking, and says why each product is there.
   real review figures, then complements from other categories.
 - evaluation: what now? Accessories and consumables for what was bought, from
   other categories, cheaper ones first; never the same item again.
+
+Every strategy then lifts the categories the shop maps to the weather where the
+shopper is (``shop/context.yml``: ``hot_day: {categories: [...], boost: 0.2}``),
+and the reason says so.
 """
 
+import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +29,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.models import Product, ProductPublic
+from context import rules as context_rules
+from context.rules import Boost, Boosts
 from core.yaml_files import YamlFileError, load_model
 from recommender.index import ProductIndex, department
 from recommender.models import Filters, Recommendation
@@ -31,7 +38,14 @@ from segments import persuasion
 from segments.persuasion import Cue
 from segments.stages import Stage, StageResult
 
+logger = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = Path(__file__).with_name("strategies.yml")
+# How a reason names the weather a boost follows.
+WEATHER_WORDS = {
+    "hot_day": "the hot day", "raining": "the rain", "cold_snap": "the cold snap",
+    "freezing": "freezing weather", "cold": "cold weather", "mild": "mild weather",
+    "warm": "warm weather", "hot": "hot weather",
+}  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -90,6 +104,8 @@ class Shopper:
     stage: StageResult
     cart: tuple[str, ...] = ()  # skus added and not removed or bought
     page: str | None = None  # the product on the page the products are shown on
+    # Facts of the shopper's surroundings (context.service.snapshot): weather.
+    context: Mapping[str, object] = field(default_factory=dict)
 
 
 def main_category(product: Product) -> str:
@@ -107,18 +123,25 @@ class Ranker:
         popularity: dict[str, float],
         weights: Weights | None = None,
         leaders: "Leaders | None" = None,
+        boosts: Boosts | None = None,
     ) -> None:
         self.index = index
         self.popularity = popularity
         self.weights = weights or get_weights()
         # Precomputed by the recommender; computed here when not given.
         self.leaders = leaders
+        self.boosts = boosts if boosts is not None else weather_boosts()
+        # The boosts whose weather holds for the shopper being ranked for.
+        self._lifts: list[tuple[str, Boost]] = []
+        self._lifted: dict[str, tuple[float, str]] = {}
 
     def rank(
         self, stage: Stage, shopper: Shopper, filters: Filters, limit: int
     ) -> tuple[Stage, list[Recommendation]]:
         """The stage actually served (a stage with nothing to go on falls back to
         orientation) and its products."""
+        self._lifts = self.boosts.active(dict(shopper.context))
+        self._lifted = {}
         strategy = {
             Stage.comparison: self.comparison,
             Stage.decision: self.decision,
@@ -157,13 +180,16 @@ class Ranker:
                 if personal is not None:
                     closeness = float(self.index.vectors[position] @ personal)
                     score += weights.personal * closeness
-                queue.append((score, product, reason))
+                lift, why = self.lift(product)
+                queue.append((score + lift, product, reason + why))
                 if len(queue) == LEADERS_PER_CATEGORY:
                     break
             if queue:
                 scored.append(sorted(queue, key=lambda t: -t[0]))
-            if len(scored) >= max(limit, 1) * 3:
-                break  # enough categories to spread the answer over
+            if len(scored) >= max(limit, 1) * 3 and not self._lifts:
+                # Enough categories to spread the answer over; with the weather
+                # lifting some, every category competes.
+                break
         queues = sorted(scored, key=lambda items: -items[0][0])
         picked: list[Recommendation] = []
         while queues and len(picked) < limit:
@@ -192,15 +218,15 @@ class Ranker:
         same, other = [], []
         for product, similarity in self._neighbours(query, filters, excluded):
             bucket = same if main_category(product) in categories else other
-            bucket.append((product, similarity))
+            bucket.append((product, similarity + self.lift(product)[0]))
         items = []
-        for product, similarity in (same + other)[:limit]:
+        for product, score in (_best_first(same) + _best_first(other))[:limit]:
             anchor = self._closest(anchors, product)
             differences = describe_differences(anchor, product)
             reason = f"like the {anchor.name} you viewed"
             if differences:
                 reason += ": " + ", ".join(differences)
-            items.append(_item(product, similarity, reason))
+            items.append(_item(product, score, reason + self.lift(product)[1]))
         return items
 
     # decision --------------------------------------------------------------------
@@ -244,16 +270,15 @@ class Ranker:
                 score += weights.cheaper
             if self._same_department(anchors, product):
                 score += weights.same_department
-            complements.append((score, product))
+            complements.append((score + self.lift(product)[0], product))
         for score, product in _diversify(
             complements, limit - len(items), self.weights.per_category
         ):
             anchor = self._closest(anchors, product)
             reason = f"goes with the {anchor.name} {where}"
             proof = social_proof(product)
-            items.append(
-                _item(product, score, reason + (f"; {proof}" if proof else ""))
-            )
+            reason += (f"; {proof}" if proof else "") + self.lift(product)[1]
+            items.append(_item(product, score, reason))
         return items
 
     # evaluation ------------------------------------------------------------------
@@ -281,17 +306,36 @@ class Ranker:
                 score += weights.cheaper
             if self._same_department(bought, product):
                 score += weights.same_department
-            scored.append((score, product))
+            scored.append((score + self.lift(product)[0], product))
         return [
             _item(
                 product,
                 score,
-                f"goes with your order of the {self._closest(bought, product).name}",
+                f"goes with your order of the {self._closest(bought, product).name}"
+                + self.lift(product)[1],
             )
             for score, product in _diversify(scored, limit, self.weights.per_category)
         ]
 
     # shared ----------------------------------------------------------------------
+
+    def lift(self, product: Product) -> tuple[float, str]:
+        """What the weather adds to the product's score, and the words the reason
+        gains: "; suits the hot day". Nothing when no boost holds or matches."""
+        if not self._lifts:
+            return 0.0, ""
+        found = self._lifted.get(product.sku)
+        if found is None:
+            held = [
+                (fact, boost) for fact, boost in self._lifts
+                if any(_in_category(product, path) for path in boost.categories)
+            ]  # fmt: skip
+            lift = sum(boost.boost for _fact, boost in held)
+            words = " and ".join(WEATHER_WORDS[fact] for fact, _boost in held)
+            found = self._lifted[product.sku] = (
+                lift, f"; suits {words}" if held else ""
+            )  # fmt: skip
+        return found
 
     def profile_vector(self, history: list[Interaction]) -> np.ndarray | None:
         """Recency-weighted mean of what the shopper viewed, added and bought."""
@@ -391,6 +435,23 @@ def orientation_leaders(
     for items in ranked.values():
         items.sort(key=lambda t: -t[0])
     return dict(sorted(ranked.items(), key=lambda pair: -pair[1][0][0]))
+
+
+def weather_boosts() -> Boosts:
+    """The shop's weather boosts; none, and an error logged, when the file has
+    mistakes (recommendations go on without them)."""
+    try:
+        return context_rules.get_rules().boosts
+    except context_rules.InvalidContextRulesError as exc:
+        logger.error(
+            "context rules have mistakes; no weather boosts",
+            extra={"problems": exc.problems},
+        )
+        return Boosts()
+
+
+def _best_first(pairs: list[tuple[Product, float]]) -> list[tuple[Product, float]]:
+    return sorted(pairs, key=lambda pair: -pair[1])
 
 
 def _diversify(

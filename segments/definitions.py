@@ -14,6 +14,9 @@ mapping whose first key says what it tests:
 - ``stage``, ``retention``, ``customer_type``, ``persuasion_type``: one value or a list.
 - ``prediction: propensity_30d`` (or clv) with ``min``/``max``.
 - ``consent: email_marketing``: the purpose is granted now.
+- ``context``: facts of the profile's surroundings, every one given must hold:
+  ``{country: NL}``, ``{device: [mobile, tablet]}``, ``{weather_band: hot}``,
+  ``{hot_day: true}``, ``{local_hour: {min: 18, max: 23}}`` (see ``ContextTests``).
 
 Evaluation also says *when* the answer could change with no new event (the oldest
 counted event leaves its window, a last order grows old), so memberships expire on
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -38,12 +42,19 @@ from pydantic import (
     model_validator,
 )
 
+from context.models import (
+    TIME_FACTS,
+    TRAFFIC_FACTS,
+    WEATHER_FACTS,
+    daypart,
+)
+from context.rules import BANDS
 from core.yaml_files import YamlFileError, load_model
 from segments.stages import Stage
 
 KINDS = (
     "all", "any", "not", "trait", "computed", "event", "stage", "retention",
-    "customer_type", "persuasion_type", "prediction", "consent",
+    "customer_type", "persuasion_type", "prediction", "consent", "context",
 )  # fmt: skip
 COMPUTED = (
     "order_count", "revenue", "average_order_value", "days_since_last_order",
@@ -75,6 +86,10 @@ class Facts:
     state: dict[str, str | None] = field(default_factory=dict)
     predictions: dict[str, float | None] = field(default_factory=dict)
     consents: frozenset[str] = frozenset()
+    # The context snapshot (see context.service.snapshot), and when its weather
+    # and traffic are next asked for again.
+    context: dict[str, Any] = field(default_factory=dict)
+    context_changes: dict[str, datetime] = field(default_factory=dict)
     changes: list[datetime] = field(default_factory=list)
 
 
@@ -335,6 +350,137 @@ class ConsentCondition(_Strict):
         return self.consent in facts.consents
 
 
+Text = Annotated[str, Field(min_length=1, max_length=128)]
+DeviceName = Literal["mobile", "tablet", "desktop", "bot", "other"]
+Daypart = Literal["night", "morning", "afternoon", "evening"]
+Band = Literal[BANDS]  # type: ignore[valid-type]
+TrafficLevel = Literal["low", "normal", "high"]
+HOUR = timedelta(hours=1)
+
+
+class HourRange(_Strict):
+    """Local hours from ``min`` to ``max``, both included; ``{min: 22, max: 5}``
+    runs past midnight."""
+
+    min: int = Field(default=0, ge=0, le=23)
+    max: int = Field(default=23, ge=0, le=23)
+
+    def holds(self, hour: Any) -> bool:
+        if not isinstance(hour, int):
+            return False
+        if self.min <= self.max:
+            return self.min <= hour <= self.max
+        return hour >= self.min or hour <= self.max
+
+
+class ContextTests(_Strict):
+    """What a context condition may test; names and values are those of
+    ``context.service.snapshot``. Text is compared without regard to case."""
+
+    country: Text | list[Text] | None = None
+    region: Text | list[Text] | None = None
+    city: Text | list[Text] | None = None
+    timezone: Text | list[Text] | None = None
+    device: DeviceName | list[DeviceName] | None = None
+    main_device: DeviceName | list[DeviceName] | None = None
+    os: Text | list[Text] | None = None
+    browser: Text | list[Text] | None = None
+    local_hour: HourRange | None = None
+    daypart: Daypart | list[Daypart] | None = None
+    temperature: _Bounds | None = None
+    weather_band: Band | list[Band] | None = None
+    raining: bool | None = None
+    hot_day: bool | None = None
+    cold_snap: bool | None = None
+    traffic: TrafficLevel | list[TrafficLevel] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ContextTests:
+        if not self.given():
+            raise ValueError(
+                "give at least one of: " + ", ".join(ContextTests.model_fields)
+            )
+        if self.temperature is not None:
+            self.temperature._need_a_bound()
+        return self
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in self if v is not None}
+
+
+class ContextCondition(_Strict):
+    context: ContextTests
+
+    @cached_property
+    def facts(self) -> frozenset[str]:
+        return frozenset(self.context.given())
+
+    @cached_property
+    def _tests(self) -> tuple[tuple[str, Callable[[Any], bool]], ...]:
+        """Place and device first: while one of them fails, only an event can
+        change the answer, and no change time is noted."""
+        tests = [
+            (key, _context_predicate(wanted))
+            for key, wanted in self.context.given().items()
+        ]
+        return tuple(sorted(tests, key=lambda pair: pair[0] in _TIMED_CONTEXT))
+
+    def test(self, facts: Facts) -> bool:
+        steady = [(k, t) for k, t in self._tests if k not in _TIMED_CONTEXT]
+        if not all(test(facts.context.get(key)) for key, test in steady):
+            return False
+        self._note_changes(facts)
+        return all(test(facts.context.get(key)) for key, test in self._tests)
+
+    def _note_changes(self, facts: Facts) -> None:
+        """Local time moves on, and weather and traffic are asked for again: note
+        when this condition's answer may change with no event."""
+        # Weather needs a place; traffic a level to change from. Without them only
+        # an event (bringing a place) can change the answer.
+        located = facts.context.get("country") is not None
+        for group, keys, known in (
+            ("weather", WEATHER_FACTS, located),
+            ("traffic", TRAFFIC_FACTS, facts.context.get("traffic") is not None),
+        ):
+            if known and self.facts & set(keys) and group in facts.context_changes:
+                facts.changes.append(facts.context_changes[group])
+        for key, test in self._tests:
+            if key in TIME_FACTS:
+                flip = _next_flip(facts, test, key)
+                if flip is not None:
+                    facts.changes.append(flip)
+
+
+def _context_predicate(wanted: Any) -> Callable[[Any], bool]:
+    if isinstance(wanted, HourRange | _Bounds):
+        return wanted.holds
+    if isinstance(wanted, bool):
+        return lambda value: value is wanted
+    options = [wanted] if isinstance(wanted, str) else wanted
+    folded = {o.casefold() for o in options}
+    return lambda value: isinstance(value, str) and value.casefold() in folded
+
+
+def _next_flip(facts: Facts, test: Callable[[Any], bool], key: str) -> datetime | None:
+    """The first start of a local hour, within a day, at which the answer about
+    ``key`` (local_hour or daypart) differs from now's."""
+    try:
+        local = facts.now.astimezone(ZoneInfo(str(facts.context.get("timezone"))))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    into_hour = timedelta(minutes=local.minute, seconds=local.second)
+    next_hour = facts.now - into_hour - timedelta(microseconds=local.microsecond) + HOUR
+
+    def value(hour: int) -> Any:
+        return hour if key == "local_hour" else daypart(hour)
+
+    now_holds = test(value(local.hour))
+    for step in range(24):
+        if test(value((local.hour + 1 + step) % 24)) != now_holds:
+            return next_hour + step * HOUR
+    return None
+
+
 def _kind(value: Any) -> str | None:
     if isinstance(value, dict):
         return next((key for key in value if key in KINDS), None)
@@ -353,7 +499,8 @@ Condition = Annotated[
     | Annotated[CustomerTypeCondition, Tag("customer_type")]
     | Annotated[PersuasionTypeCondition, Tag("persuasion_type")]
     | Annotated[PredictionCondition, Tag("prediction")]
-    | Annotated[ConsentCondition, Tag("consent")],
+    | Annotated[ConsentCondition, Tag("consent")]
+    | Annotated[ContextCondition, Tag("context")],
     Discriminator(
         _kind,
         custom_error_type="unknown_condition",
@@ -365,7 +512,7 @@ _TAG_OF: dict[type, str] = {
     ComputedCondition: "computed", EventCondition: "event", StageCondition: "stage",
     RetentionCondition: "retention", CustomerTypeCondition: "customer_type",
     PersuasionTypeCondition: "persuasion_type", PredictionCondition: "prediction",
-    ConsentCondition: "consent",
+    ConsentCondition: "consent", ContextCondition: "context",
 }  # fmt: skip
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
@@ -393,6 +540,8 @@ class Definitions:
     event_names: frozenset[str]
     # How far back events are read; None when some condition counts all time.
     window: timedelta | None
+    # The context facts some condition tests (none: no snapshot is taken).
+    context_facts: frozenset[str] = frozenset()
 
     def by_name(self) -> dict[str, Segment]:
         return {s.name: s for s in self.segments}
@@ -412,25 +561,35 @@ def parse(text: str, *, name: str) -> Definitions:
         seen.setdefault(segment.name, line)
     if problems:
         raise InvalidSegmentsError(name, problems)
-    events = [c for s in parsed.segments for c in walk(s.when)]
-    events = [c for c in events if isinstance(c, EventCondition)]
+    conditions = [c for s in parsed.segments for c in walk(s.when)]
+    events = [c for c in conditions if isinstance(c, EventCondition)]
     windows = [c.within_days for c in events]
     window = None if None in windows else max(windows, default=0.0) * DAY
     return Definitions(
         segments=tuple(parsed.segments),
         event_names=frozenset(n for c in events for n in c.names),
         window=window,
+        context_facts=frozenset(
+            f for c in conditions if isinstance(c, ContextCondition) for f in c.facts
+        ),
     )
 
 
 def changes_with_time(condition: Any) -> bool:
     """Whether the answer can change with no new event: an event counted within a
-    window, or a number of days since something."""
+    window, a number of days since something, local time, weather or traffic."""
     if isinstance(condition, EventCondition):
         return condition.within_days is not None
     if isinstance(condition, ComputedCondition):
         return condition.computed.startswith("days_since_")
+    if isinstance(condition, ContextCondition):
+        return bool(condition.facts & _TIMED_CONTEXT)
     return any(changes_with_time(c) for c in walk(condition) if c is not condition)
+
+
+# Context facts that change with no event: the local time, weather and traffic.
+# Place and device change only with an event.
+_TIMED_CONTEXT = frozenset([*TIME_FACTS, *WEATHER_FACTS, *TRAFFIC_FACTS])
 
 
 def _split_by_time(parts: list[Any]) -> tuple[list[Any], list[Any]]:

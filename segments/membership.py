@@ -5,12 +5,13 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
+from context import service as context_data
 from core.settings import get_settings
 from profiles import service as profiles
 from profiles.models import Profile
@@ -255,6 +256,7 @@ def load_facts(
             select(ProfilePrediction).where(col(ProfilePrediction.profile_id).in_(ids))
         )
     }
+    context, context_changes = _context(session, ids, definitions, now)
     facts = {}
     for profile in rows:
         by_name: dict[str, list[tuple[datetime, dict]]] = {}
@@ -268,8 +270,28 @@ def load_facts(
             state=_labels(states.get(profile.id)),
             predictions=predicted.get(profile.id, {}),
             consents=consents[profile.id],
+            context=context.get(profile.id, {}),
+            context_changes=context_changes,
         )
     return facts
+
+
+def _context(
+    session: Session, ids: list[str], definitions: Definitions, now: datetime
+) -> tuple[dict[str, dict], dict[str, datetime]]:
+    """Context snapshots, only when a segment tests one, and only the kinds of
+    facts tested; with when weather and traffic are next asked for again."""
+    if not definitions.context_facts:
+        return {}, {}
+    snapshots = context_data.snapshots(
+        session, ids, now=now, facts=definitions.context_facts
+    )
+    settings = get_settings().context
+    changes = {
+        "weather": now + timedelta(seconds=settings.weather_seconds),
+        "traffic": now + timedelta(seconds=settings.traffic_seconds),
+    }
+    return snapshots, changes
 
 
 def list_segments(session: Session) -> list[tuple[str, str, int]]:

@@ -138,6 +138,14 @@ class PlatformClient:
             "GET", f"/v1/profiles/{ref}", headers=self.admin, missing_ok=True
         )
 
+    def context(self, ref: str) -> dict[str, Any] | None:
+        """The profile's surroundings: devices, last location and its facts now
+        (``facts``: country, city, local_hour, daypart, weather_band, raining,
+        hot_day, cold_snap, traffic, ...); None for an unknown profile."""
+        return self._request(
+            "GET", f"/v1/profiles/{ref}/context", headers=self.admin, missing_ok=True
+        )
+
     def record_consent(self, ref: str, purpose: str, status: str) -> None:
         self._request(
             "POST", f"/v1/profiles/{ref}/consents", headers=self.admin,

@@ -1,5 +1,6 @@
 """Each buying stage's strategy on the demo catalog, with the real model."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -171,3 +172,46 @@ def test_weights_come_from_the_yaml_and_a_mistake_names_its_line(
     assert flat[0].product.sku != "24-MB01"
     with pytest.raises(InvalidWeightsError, match=r"broken\.yml, line 3: unknown key"):
         get_weights(broken)
+
+
+def test_weather_boost_lifts_the_shops_summer_categories_on_a_hot_day(
+    recommender: Recommender,
+) -> None:
+    plain = recommend(recommender, [])
+    shopper = replace(
+        shopper_from_events([], recommender.index),
+        context={"hot_day": True, "weather_band": "hot"},
+    )
+
+    hot = recommender.recommend(shopper, Filters(), limit=6)
+
+    summer = {"Tees", "Shorts", "Tanks", "Bras & Tanks"}
+    lifted = [i for i in hot.items if category(i).rsplit("/", 1)[-1] in summer]
+    assert hot.items[: len(lifted)] == lifted
+    assert len(lifted) >= 3
+    assert all(i.reason.endswith("; suits the hot day") for i in lifted)
+    assert not any(
+        "suits" in i.reason for i in [*plain.items, *hot.items[len(lifted) :]]
+    )
+
+
+def test_weather_boost_adds_its_weight_to_each_matching_score(
+    recommender: Recommender,
+) -> None:
+    viewed = [
+        event("Product Viewed", 10 - n, sku=s)
+        for n, s in enumerate(["WJ06", "WJ04", "WJ01"])
+    ]
+    dry = recommend(recommender, viewed)
+    shopper = shopper_from_events(
+        sorted(viewed, key=lambda e: e.timestamp, reverse=True), recommender.index
+    )
+
+    wet = recommender.recommend(
+        replace(shopper, context={"raining": True}), Filters(), limit=6
+    )
+
+    # Jackets all: the same products in the same order, each 0.2 higher.
+    assert [i.product.sku for i in wet.items] == [i.product.sku for i in dry.items]
+    assert [i.score for i in wet.items] == [round(i.score + 0.2, 4) for i in dry.items]
+    assert all(i.reason.endswith("; suits the rain") for i in wet.items)

@@ -180,3 +180,85 @@ all:
     # Only an event can make the German profile Dutch: no recheck is due for it.
     assert german.changes == []
     assert dutch.changes == [NOW + timedelta(days=0.5)]
+
+
+def test_parse_context_mistakes_name_the_line_and_the_accepted_keys() -> None:
+    text = """segments:
+  - name: evening
+    when:
+      context: {local_hour: {min: 18, max: 23}, wether_band: hot}
+  - name: phones
+    when:
+      context: {device: phone}
+  - name: nothing
+    when: {context: {}}
+"""
+    found = problems(text)
+
+    assert found[0] == (
+        "segments.yml, line 4: unknown key 'wether_band' in segments.0.when.context; "
+        "accepted: country, region, city, timezone, device, main_device, os, "
+        "browser, local_hour, daypart, temperature, weather_band, raining, hot_day, "
+        "cold_snap, traffic"
+    )
+    assert found[1].startswith("segments.yml, line 7: segments.1.when.context.device")
+    assert "'mobile', 'tablet', 'desktop', 'bot' or 'other', got 'phone'" in found[1]
+    assert found[2].startswith("segments.yml, line 9:")
+    assert "give at least one of: country, region" in found[2]
+
+
+def test_parse_names_the_context_facts_the_segments_test() -> None:
+    parsed = parse(
+        segment("any:\n  - context: {hot_day: true}\n  - context: {device: mobile}"),
+        name="segments.yml",
+    )
+
+    assert parsed.context_facts == {"hot_day", "device"}
+    assert parse(segment("stage: decision"), name="s.yml").context_facts == set()
+
+
+def test_context_condition_every_fact_given_must_hold() -> None:
+    facts = Facts(
+        now=NOW,
+        context={"country": "NL", "device": "Mobile", "hot_day": True,
+                 "temperature": 28.5, "weather_band": "hot"},
+    )  # fmt: skip
+
+    assert holds("context: {country: nl, device: [mobile, tablet]}", facts)
+    assert holds("context: {hot_day: true, temperature: {min: 25}}", facts)
+    assert not holds("context: {country: NL, hot_day: false}", facts)
+    assert not holds("context: {weather_band: [cold, freezing]}", facts)
+    assert not holds("context: {raining: false}", facts)  # unknown is not false
+
+
+def test_context_condition_local_hours_past_midnight_and_their_change_times() -> None:
+    # 12:00 UTC is 14:00 in Amsterdam in June.
+    amsterdam = {
+        "timezone": "Europe/Amsterdam",
+        "local_hour": 14,
+        "daypart": "afternoon",
+    }
+    inside = Facts(now=NOW, context=amsterdam)
+    outside = Facts(now=NOW, context={**amsterdam, "local_hour": 21})
+    night = "context: {local_hour: {min: 22, max: 5}}"
+
+    assert holds("context: {local_hour: {min: 12, max: 17}}", inside)
+    assert not holds(night, inside)
+    assert holds("context: {daypart: afternoon}", Facts(now=NOW, context=amsterdam))
+    assert not holds(night, outside)
+    # The afternoon ends at 18:00 local, 16:00 UTC; the night starts at 22:00 local.
+    assert inside.changes == [NOW + timedelta(hours=4), NOW + timedelta(hours=8)]
+
+
+def test_context_condition_weather_is_rechecked_only_for_located_profiles() -> None:
+    later = NOW + timedelta(minutes=30)
+    located = Facts(
+        now=NOW, context={"country": "ES", "hot_day": True},
+        context_changes={"weather": later},
+    )  # fmt: skip
+    nowhere = Facts(now=NOW, context={}, context_changes={"weather": later})
+
+    assert holds("context: {hot_day: true}", located)
+    assert not holds("context: {hot_day: true}", nowhere)
+    assert located.changes == [later]
+    assert nowhere.changes == []
