@@ -22,7 +22,6 @@ import html
 import logging
 import random
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,7 +61,7 @@ from events.ecommerce import parse_fact, product_keys
 from profiles import service as profiles
 from profiles.models import Event, IdentityType, Order, Profile
 from recommender.service import Recommender
-from segments import membership
+from segments import membership, predictions
 from segments.models import StateChange
 from segments.stages import signals_of
 
@@ -71,9 +70,6 @@ SHOPPING_EVENTS = (
     "Product Viewed", "Product Clicked", "Product Added", "Product Removed",
     "Checkout Started", "Order Completed",
 )  # fmt: skip
-# How far back the person's own hours of activity are read.
-ACTIVE_HOURS_DAYS = 60
-MIN_EVENTS_FOR_HOURS = 5
 _rng = random.Random()
 
 
@@ -417,6 +413,7 @@ def _send_step(
     )  # fmt: skip
     journey.step += 1
     journey.deferred = {}
+    send.payload = {"context": service.context_of(session, profile.id, now)}
     stop = service.consent_stop(session, campaign, profile) or service.suppression_stop(
         session, campaign, profile
     )
@@ -438,7 +435,7 @@ def _put_off_until(
     profile: Profile, now: datetime,
 ) -> datetime | None:  # fmt: skip
     """The moment the send may go, when that is later than now."""
-    zone = service.zone_of(profile)
+    zone = service.zone_of(session, profile)
     if step.send.at == "active_hours" and not journey.deferred.get("active_hours"):
         journey.deferred = {**journey.deferred, "active_hours": True}
         moment = _next_active_hour(session, profile, zone, now)
@@ -471,29 +468,23 @@ def _put_off_until(
 def _next_active_hour(
     session: Session, profile: Profile, zone: ZoneInfo, now: datetime
 ) -> datetime:
-    """The next start of an hour at which the person is usually active (the hours
-    holding most of their events), within a day; now when too little is known."""
-    since = now - timedelta(days=ACTIVE_HOURS_DAYS)
-    times = session.exec(
-        select(Event.timestamp).where(
-            Event.profile_id == profile.id, Event.timestamp >= since,
-            col(Event.source) != "campaigns",
-        )
-    ).all()  # fmt: skip
-    if len(times) < MIN_EVENTS_FOR_HOURS:
-        return now
-    hours = Counter(_aware(t).astimezone(zone).hour for t in times)
-    top = hours.most_common(1)[0][1]
-    active = {h for h, n in hours.items() if n >= top / 2}
+    """The next start of the hour of the day at which the person is most active
+    (their own events, in their time zone, as the predictions' best contact time
+    reads them), within a day; now when too little is known."""
+    since = now - timedelta(days=predictions.ACTIVITY_DAYS)
+    activity = profiles.list_activity_of(
+        session, [profile.id], since=since, leave_out=predictions.NOT_THEIR_ACTIVITY
+    )[profile.id]
+    best = predictions.best_contact_time(
+        [at.astimezone(zone) for at, _context in activity if at <= now], zone=zone.key
+    )
     local = now.astimezone(zone)
-    if local.hour in active:
+    if best.hour is None or local.hour == best.hour:
         return now
-    start = local.replace(minute=0, second=0, microsecond=0)
-    for ahead in range(1, 25):
-        moment = start + timedelta(hours=ahead)
-        if moment.hour in active:
-            return moment.astimezone(UTC)
-    return now
+    moment = local.replace(hour=best.hour, minute=0, second=0, microsecond=0)
+    if moment <= local:
+        moment += timedelta(days=1)
+    return moment.astimezone(UTC)
 
 
 # Who a message goes to on each channel, and why there is no one.
@@ -534,8 +525,11 @@ def _render(
     recommender: Callable[[], Recommender | None],
 ) -> None:  # fmt: skip
     variant = step.send.variant
+    context = send.payload["context"]
     if variant is None:
-        eligible = service.eligible_arms(session, campaign, profile, send.created_at)
+        eligible = service.eligible_arms(
+            session, campaign, profile, send.created_at, context
+        )
         if not eligible:
             send.status, send.reason = "stopped", "no variant's when holds"
             return
@@ -566,7 +560,7 @@ def _render(
     send.payload = {
         "to": address, "subject": content.subject, "html": content.html,
         "products": [p["sku"] for p in content.products],
-        "trigger": journey.detail,
+        "trigger": journey.detail, "context": context,
     }  # fmt: skip
     if send.channel in ("chat", "whatsapp"):
         # A chat line is text: the escaping that keeps HTML safe is undone, and

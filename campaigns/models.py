@@ -9,6 +9,9 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# The context facts campaigns learn from and report by.
+CONTEXT_FACTS = ("device", "daypart", "weather_band")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -33,16 +36,23 @@ class CampaignImpression(SQLModel, table=True):
     control: bool = False
     cues: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     at: datetime = Field(default_factory=utcnow)
+    # The person's context at the time (see context.service): results are broken
+    # down by it, and the bandit learns per context.
+    device: str | None = None
+    daypart: str | None = None
+    weather_band: str | None = None
 
     @classmethod
     def of_send(
         cls, send: "CampaignSend", at: datetime, *, control: bool = False
     ) -> "CampaignImpression":
         """A message delivered (or held out): its id is the send's."""
+        context = send.payload.get("context") or {}
         return cls(
             id=send.id, campaign=send.campaign, variant=send.variant,
             profile_id=send.profile_id, channel=send.channel,
             placement=send.channel, control=control, cues=send.cues, at=at,
+            **{k: context.get(k) for k in CONTEXT_FACTS},
         )  # fmt: skip
 
 
@@ -229,6 +239,11 @@ class CampaignResults(BaseModel):
         default=None, description="None until both groups have profiles"
     )
     render_errors: list[str] = []
+    by_context: dict[str, list["ContextResult"]] = PydanticField(
+        default={},
+        description="per context fact (device, daypart, weather_band): treated "
+        "impressions, clicks and conversions for each value",
+    )
     journeys: dict[str, int] = PydanticField(
         default={}, description="hybrid campaigns: journeys by status"
     )
@@ -237,6 +252,15 @@ class CampaignResults(BaseModel):
         description="hybrid campaigns: messages by status (pending, sent, failed, "
         "stopped by a guard, control)",
     )
+
+
+class ContextResult(BaseModel):
+    value: str = PydanticField(description="unknown where the fact was not known")
+    impressions: int
+    clicks: int
+    conversions: int
+    click_rate: float
+    conversion_rate: float
 
 
 class SendPublic(BaseModel):

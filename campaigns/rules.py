@@ -9,8 +9,9 @@ from sqlmodel import Session
 
 from profiles import service as profiles
 from profiles.models import Profile
+from segments import definitions as segment_definitions
 from segments import membership
-from segments.definitions import DAY, Definitions, EventCondition, Segment, walk
+from segments.definitions import Definitions, Segment
 
 # Condition -> what evaluating it reads. The condition is kept with its entry, so
 # its id cannot be reused by another object while the entry exists.
@@ -28,12 +29,8 @@ def definitions_of(condition: Any) -> Definitions:
     found = _definitions.get(id(condition))
     if found is not None and found[0] is condition:
         return found[1]
-    events = [c for c in walk(condition) if isinstance(c, EventCondition)]
-    windows = [c.within_days for c in events]
-    definitions = Definitions(
-        segments=(Segment(name="rules", when=condition),),
-        event_names=frozenset(n for c in events for n in c.names),
-        window=None if None in windows else max(windows, default=0.0) * DAY,
+    definitions = segment_definitions.definitions_of(
+        [Segment(name="rules", when=condition)]
     )
     _definitions[id(condition)] = (condition, definitions)
     return definitions

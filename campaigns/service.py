@@ -40,12 +40,14 @@ from campaigns import rules as campaign_rules
 from campaigns.definitions import Campaign, CampaignFolder
 from campaigns.errors import CampaignNotFoundError
 from campaigns.models import (
+    CONTEXT_FACTS,
     CampaignImpression,
     CampaignJourney,
     CampaignOutcome,
     CampaignResults,
     CampaignSend,
     CampaignSkip,
+    ContextResult,
     JourneyPublic,
     Personalisation,
     SendPublic,
@@ -57,6 +59,7 @@ from campaigns.models import (
 from campaigns.templates import TemplateRenderError, render
 from catalog import service as catalog
 from catalog.models import ProductPublic
+from context import service as context_data
 from core.errors import ConflictError
 from core.settings import get_settings
 from events.ecommerce import OrderFact
@@ -156,7 +159,7 @@ def _stop_reason(
     return (
         consent_stop(session, campaign, profile)
         or suppression_stop(session, campaign, profile)
-        or quiet_hours_stop(campaign, profile, now)
+        or quiet_hours_stop(session, campaign, profile, now)
         or frequency_stop(session, campaign, profile, now)
     )
 
@@ -173,6 +176,9 @@ def _serve(
         profile_id=profile.id, channel=campaign.spec.placement.channel,
         placement=slot, at=now,
     )  # fmt: skip
+    context = context_of(session, profile.id, now)
+    for fact, value in context.items():
+        setattr(impression, fact, value)
     if in_control_group(campaign, profile.id):
         impression.control = True
         record(session, impression, profile)
@@ -181,7 +187,7 @@ def _serve(
             control=True, stopped=stopped,
         )  # fmt: skip
     _collect_if_due(session, campaign, now)
-    eligible = eligible_arms(session, campaign, profile, now)
+    eligible = eligible_arms(session, campaign, profile, now, context)
     if not eligible:
         stopped.append(Stop(campaign=campaign.id, reason="no variant's when holds"))
         return None
@@ -289,11 +295,13 @@ def suppression_stop(
     return f"on the suppression list {name}"
 
 
-def quiet_hours_stop(campaign: Campaign, profile: Profile, now: datetime) -> str | None:
+def quiet_hours_stop(
+    session: Session, campaign: Campaign, profile: Profile, now: datetime
+) -> str | None:
     quiet = campaign.spec.guards.quiet_hours
     if quiet is None:
         return None
-    zone = zone_of(profile)
+    zone = zone_of(session, profile)
     local = now.astimezone(zone)
     if not quiet.contains(local.time()):
         return None
@@ -342,13 +350,16 @@ def suppress(session: Session, list_name: str, profile: Profile) -> bool:
     return True
 
 
-def zone_of(profile: Profile) -> ZoneInfo:
-    name = (profile.traits or {}).get("timezone")
-    if isinstance(name, str) and name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            logger.warning("unknown time zone trait; using UTC")
+def zone_of(session: Session, profile: Profile) -> ZoneInfo:
+    """The person's time zone: the ``timezone`` trait they gave, else that of
+    where they were last seen (their IP address's location), else UTC."""
+    for name in ((profile.traits or {}).get("timezone"),
+                 context_data.timezone_of(session, profile.id)):  # fmt: skip
+        if isinstance(name, str) and name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                logger.warning("unknown time zone", extra={"timezone": name})
     return ZoneInfo("UTC")
 
 
@@ -453,14 +464,34 @@ def _product(product: ProductPublic, reason: str, cues: list[Cue]) -> dict[str, 
 # Bandit counts and outcomes ---------------------------------------------------------
 
 
-def arms(session: Session, campaign: Campaign) -> list[bandit.Arm]:
-    """Impressions and clicks per variant, control impressions left out."""
+def arms(
+    session: Session, campaign: Campaign, context: dict[str, str | None] | None = None
+) -> list[bandit.Arm]:
+    """Impressions and clicks per variant, control impressions left out; with a
+    context, the counts in that context shrunk towards the overall ones."""
+    overall = _counts(session, campaign, {})
+    if context is None:
+        return overall
+    here = {a.variant: a for a in _counts(session, campaign, context)}
+    return [bandit.in_context(arm, here[arm.variant]) for arm in overall]
+
+
+def _counts(
+    session: Session, campaign: Campaign, context: dict[str, str | None]
+) -> list[bandit.Arm]:
+    where = [
+        CampaignImpression.campaign == campaign.id,
+        col(CampaignImpression.control).is_(False),
+        *(
+            col(getattr(CampaignImpression, fact)).is_(None) if value is None
+            else getattr(CampaignImpression, fact) == value
+            for fact, value in context.items()
+        ),
+    ]  # fmt: skip
     shown = dict(
         session.exec(
             select(CampaignImpression.variant, func.count())
-            .where(CampaignImpression.campaign == campaign.id,
-                   col(CampaignImpression.control).is_(False))
-            .group_by(CampaignImpression.variant)
+            .where(*where).group_by(CampaignImpression.variant)
         ).all()
     )  # fmt: skip
     clicked = dict(
@@ -468,8 +499,7 @@ def arms(session: Session, campaign: Campaign) -> list[bandit.Arm]:
             select(CampaignImpression.variant, func.count())
             .join(CampaignOutcome,
                   col(CampaignOutcome.impression_id) == col(CampaignImpression.id))
-            .where(CampaignImpression.campaign == campaign.id,
-                   CampaignOutcome.kind == CLICK)
+            .where(*where, CampaignOutcome.kind == CLICK)
             .group_by(CampaignImpression.variant)
         ).all()
     )  # fmt: skip
@@ -479,13 +509,23 @@ def arms(session: Session, campaign: Campaign) -> list[bandit.Arm]:
     ]
 
 
+def context_of(
+    session: Session, profile_id: str, now: datetime
+) -> dict[str, str | None]:
+    """The profile's context facts campaigns learn from, as plain strings."""
+    facts = context_data.snapshots(session, [profile_id], now=now, facts=CONTEXT_FACTS)
+    found = facts.get(profile_id) or {}
+    return {k: None if found.get(k) is None else str(found[k]) for k in CONTEXT_FACTS}
+
+
 def eligible_arms(
-    session: Session, campaign: Campaign, profile: Profile, now: datetime
-) -> list[bandit.Arm]:
+    session: Session, campaign: Campaign, profile: Profile, now: datetime,
+    context: dict[str, str | None] | None = None,
+) -> list[bandit.Arm]:  # fmt: skip
     """The bandit's arms for variants whose ``when`` holds for the profile now."""
     whens = {v.id: v.when for v in campaign.spec.variants}
     return [
-        arm for arm in arms(session, campaign)
+        arm for arm in arms(session, campaign, context)
         if whens[arm.variant] is None
         or campaign_rules.holds(session, whens[arm.variant], profile, now)
     ]  # fmt: skip
@@ -603,9 +643,39 @@ def list_results(
         uplift=uplift(len(converted & reached), len(reached),
                       len(converted & held), len(held)),
         render_errors=list(dict.fromkeys(skips)),
+        by_context=_by_context(treated, outcomes),
         journeys=_count_by(session, CampaignJourney, campaign.id),
         sends=_count_by(session, CampaignSend, campaign.id),
     )  # fmt: skip
+
+
+def _by_context(
+    treated: list[CampaignImpression], outcomes: list[CampaignOutcome]
+) -> dict[str, list[ContextResult]]:
+    """Where the campaign works: impressions, clicks and conversions by the value
+    of each context fact when it was shown."""
+    kinds: dict[str, set[str]] = {}
+    for outcome in outcomes:
+        kinds.setdefault(outcome.impression_id, set()).add(outcome.kind)
+    found: dict[str, list[ContextResult]] = {}
+    for fact in CONTEXT_FACTS:
+        groups: dict[str, list[CampaignImpression]] = {}
+        for impression in treated:
+            value = getattr(impression, fact) or "unknown"
+            groups.setdefault(value, []).append(impression)
+        rows = []
+        for value, shown in sorted(groups.items()):
+            clicks = sum(CLICK in kinds.get(i.id, ()) for i in shown)
+            converted = sum(CONVERSION in kinds.get(i.id, ()) for i in shown)
+            rows.append(
+                ContextResult(
+                    value=value, impressions=len(shown), clicks=clicks,
+                    conversions=converted, click_rate=round(clicks / len(shown), 4),
+                    conversion_rate=round(converted / len(shown), 4),
+                )
+            )  # fmt: skip
+        found[fact] = rows
+    return found
 
 
 def _count_by(session: Session, table: Any, campaign_id: str) -> dict[str, int]:

@@ -561,12 +561,19 @@ def parse(text: str, *, name: str) -> Definitions:
         seen.setdefault(segment.name, line)
     if problems:
         raise InvalidSegmentsError(name, problems)
-    conditions = [c for s in parsed.segments for c in walk(s.when)]
+    return definitions_of(parsed.segments)
+
+
+def definitions_of(segments: Iterable[Segment]) -> Definitions:
+    """The segments with what evaluating them reads: the events named, how far
+    back, and the context facts tested."""
+    segments = tuple(segments)
+    conditions = [c for s in segments for c in walk(s.when)]
     events = [c for c in conditions if isinstance(c, EventCondition)]
     windows = [c.within_days for c in events]
     window = None if None in windows else max(windows, default=0.0) * DAY
     return Definitions(
-        segments=tuple(parsed.segments),
+        segments=segments,
         event_names=frozenset(n for c in events for n in c.names),
         window=window,
         context_facts=frozenset(

@@ -60,9 +60,12 @@ VALIDATION_SHARE = 0.2
 # ACTIVITY_DAYS.
 MIN_EVENTS = 5
 ACTIVITY_DAYS = 365
-# Events the platform sends to a profile: they tell when we spoke, not when they act.
+# Events the platform sends to a profile: they tell when we spoke, not when they act
+# (Promotion Viewed is written when a campaign is shown or sent; on the website it
+# comes with a page view of theirs, which counts).
 NOT_THEIR_ACTIVITY = (
     "Chat Message Sent", "Campaign Message Sent", "Agent Message", "Agent Released",
+    "Promotion Viewed",
 )  # fmt: skip
 WINDOWS = (30, 90, 180, 365)
 # "period": the horizon's length before the cutoff (30 days for the propensity).

@@ -136,7 +136,7 @@ def test_folder_repeated_campaign_id_is_refused_in_the_later_file(
 def test_shipped_campaigns_are_valid() -> None:
     valid, problems = validate_folder(ROOT / "shop" / "campaigns")
 
-    assert (valid, problems) == (9, [])
+    assert (valid, problems) == (10, [])
 
 
 HYBRID = """\
