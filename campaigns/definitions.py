@@ -10,6 +10,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,7 +28,7 @@ from pydantic import (
 
 from campaigns.errors import InvalidCampaignError
 from campaigns.templates import CompiledTemplate, TemplateCompileError, compile_template
-from campaigns.triggers import Trigger
+from campaigns.triggers import InAudience, Trigger
 from core.errors import DomainError
 from core.yaml_files import Lines, compose, line_of, validate
 from segments import membership
@@ -39,11 +40,12 @@ logger = logging.getLogger(__name__)
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 SUPPORTED_KINDS = ("smart", "hybrid", "conversational")
 # Where each kind can deliver: a smart campaign fills a website slot as the page
-# asks; a hybrid one sends when its trigger and steps say so; a conversational one
-# is a hybrid one whose sends open a conversation with the assistant.
+# asks, or sends once to each profile of its audience; a hybrid one sends when its
+# trigger and steps say so; a conversational one is a hybrid one whose sends open
+# a conversation with the assistant.
 PLACEMENTS = {
-    "smart": ("website",), "hybrid": ("email", "webhook"),
-    "conversational": ("chat", "whatsapp"),
+    "smart": ("website", "email", "webhook", "chat", "whatsapp"),
+    "hybrid": ("email", "webhook"), "conversational": ("chat", "whatsapp"),
 }  # fmt: skip
 CHANNELS = ("website", "email", "webhook", "chat", "whatsapp")
 SUFFIXES = (".yml", ".yaml")
@@ -361,6 +363,21 @@ class Campaign:
     @property
     def hybrid(self) -> HybridFile | None:
         return self.spec if isinstance(self.spec, HybridFile) else None
+
+    @cached_property
+    def journey(self) -> HybridFile | None:
+        """How the campaigns worker runs it: a hybrid campaign as written; a smart
+        one that sends (anything but a website slot) as one send to each profile
+        of its audience; None for a website slot, served as pages ask."""
+        if self.hybrid is not None or self.spec.placement.channel == "website":
+            return self.hybrid
+        fields = {name: getattr(self.spec, name) for name in CampaignFile.model_fields}
+        return HybridFile.model_construct(
+            **{**fields, "kind": "hybrid"},
+            trigger=Trigger(in_audience=InAudience()),
+            steps=[SendStep(send=SendOptions())],
+            reentry=Reentry(after_days=3650),
+        )
 
     @property
     def id(self) -> str:

@@ -74,7 +74,7 @@ _rng = random.Random()
 
 
 def running_hybrids(folder: CampaignFolder, now: datetime) -> list[Campaign]:
-    return [c for c in folder.campaigns() if c.hybrid and c.is_running(now)]
+    return [c for c in folder.campaigns() if c.journey and c.is_running(now)]
 
 
 # Entering ----------------------------------------------------------------------
@@ -82,13 +82,15 @@ def running_hybrids(folder: CampaignFolder, now: datetime) -> list[Campaign]:
 
 def evaluate(
     session: Session, profile_ids: Iterable[str], *, now: datetime,
-    folder: CampaignFolder,
+    folder: CampaignFolder, only: str | None = None,
 ) -> int:  # fmt: skip
-    """Test the profiles' triggers; returns how many journeys started."""
+    """Test the profiles' triggers (of campaign ``only``, or of all); returns how
+    many journeys started."""
     ids = sorted(set(profile_ids))
     campaigns = [
-        c for c in running_hybrids(folder, now) if not _spec(c).trigger.on_catalog
-    ]
+        c for c in running_hybrids(folder, now)
+        if not _spec(c).trigger.on_catalog and only in (None, c.id)
+    ]  # fmt: skip
     if not ids or not campaigns:
         session.commit()  # the watches taken by due_watches
         return 0
@@ -123,6 +125,33 @@ def evaluate_catalog(session: Session, *, now: datetime, folder: CampaignFolder)
     cursor.value = changes[-1].id or cursor.value
     session.add(cursor)
     session.commit()
+    return started
+
+
+def sweep_audiences(
+    session: Session, *, now: datetime, folder: CampaignFolder, batch: int = 500
+) -> int:
+    """The next batch of profiles for each running campaign that sends to its
+    audience, in id order from where the last sweep stopped; returns how many
+    journeys started. Profiles that join the audience later come with their
+    next event."""
+    started = 0
+    for campaign in running_hybrids(folder, now):
+        if _spec(campaign).trigger.kind != "in_audience":
+            continue
+        name = f"audience:{campaign.id}"
+        cursor = session.get(CampaignCursor, name) or CampaignCursor(name=name)
+        ids = session.exec(
+            select(Profile.id)
+            .where(col(Profile.merged_into).is_(None), Profile.id > cursor.mark)
+            .order_by(col(Profile.id)).limit(batch)
+        ).all()  # fmt: skip
+        if not ids:
+            continue
+        started += evaluate(session, ids, now=now, folder=folder, only=campaign.id)
+        cursor.mark = ids[-1]
+        session.add(cursor)
+        session.commit()
     return started
 
 
@@ -579,8 +608,8 @@ def _live_profile(session: Session, profile_id: str) -> Profile | None:
 
 
 def _spec(campaign: Campaign) -> HybridFile:
-    assert campaign.hybrid is not None
-    return campaign.hybrid
+    assert campaign.journey is not None
+    return campaign.journey
 
 
 def _aware(value: datetime) -> datetime:

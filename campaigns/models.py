@@ -161,7 +161,9 @@ class CampaignCursor(SQLModel, table=True):
     """How far the campaigns worker has read a stream of changes (catalog)."""
 
     name: str = Field(primary_key=True)
+    # A change id read up to (catalog), or a profile id swept up to (audience).
     value: int = 0
+    mark: str = ""
 
 
 # API schemas --------------------------------------------------------------------

@@ -221,6 +221,22 @@ class EventTrigger(_Strict):
         return LATE_LIMIT
 
 
+class InAudience(_Strict):
+    """Fires for every profile in the campaign's audience whose rules hold: a smart
+    campaign that mails, messages or posts to its audience (once per profile
+    within ``reentry``). The profiles already in the audience when it starts are
+    swept in batches; those who enter later, on their next event."""
+
+    def fire(self, facts: TriggerFacts) -> Fired:
+        return Fired(
+            (Occurrence(key="audience", at=facts.now, detail="in the audience"),)
+        )
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(0)
+
+
 class BackInStock(_Strict):
     # Who is told: people who viewed the product or put it in the cart this
     # recently, and have not bought it since.
@@ -237,6 +253,7 @@ PROFILE_TRIGGERS: dict[str, type[_Strict]] = {
     "cart_abandoned": CartAbandoned, "product_viewed": ProductViewed,
     "stage_changed": StageChanged, "retention_changed": RetentionChanged,
     "days_since_last_order": DaysSinceLastOrder, "event": EventTrigger,
+    "in_audience": InAudience,
 }  # fmt: skip
 CATALOG_TRIGGERS: dict[str, type[_Strict]] = {
     "back_in_stock": BackInStock, "price_dropped": PriceDropped,
@@ -253,6 +270,7 @@ class Trigger(_Strict):
     retention_changed: RetentionChanged | None = None
     days_since_last_order: DaysSinceLastOrder | None = None
     event: EventTrigger | None = None
+    in_audience: InAudience | None = None
     back_in_stock: BackInStock | None = None
     price_dropped: PriceDropped | None = None
 

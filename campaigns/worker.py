@@ -84,6 +84,9 @@ class CampaignWorker:
             done.started += journeys.evaluate_catalog(
                 session, now=now, folder=self.folder
             )
+            done.started += journeys.sweep_audiences(
+                session, now=now, folder=self.folder
+            )
             done.moved = journeys.run_due(
                 session, now=now, folder=self.folder, recommender=self.recommender
             )

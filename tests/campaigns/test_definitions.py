@@ -45,14 +45,21 @@ def test_parse_unknown_kind_names_the_kinds_there_are() -> None:
     ]
 
 
-def test_parse_smart_campaign_cannot_mail_and_says_what_it_can_use() -> None:
+def test_parse_email_placement_needs_a_subject_on_every_variant() -> None:
     text = campaign_text().replace("website: {slot: home}", "email: {}")
 
     assert problems_of(text) == [
-        "c.yml, line 5: a smart campaign cannot use placement 'email'; it can use: "
-        "website",
         "c.yml, line 7: variant 'a' needs a subject: the placement is email",
         "c.yml, line 10: variant 'b' needs a subject: the placement is email",
+    ]
+
+
+def test_parse_hybrid_campaign_cannot_fill_a_website_slot() -> None:
+    text = hybrid_text().replace("email: {}", "website: {slot: home}")
+
+    assert problems_of(text) == [
+        "c.yml, line 7: a hybrid campaign cannot use placement 'website'; it can "
+        "use: email, webhook"
     ]
 
 
@@ -136,7 +143,7 @@ def test_folder_repeated_campaign_id_is_refused_in_the_later_file(
 def test_shipped_campaigns_are_valid() -> None:
     valid, problems = validate_folder(ROOT / "shop" / "campaigns")
 
-    assert (valid, problems) == (10, [])
+    assert (valid, problems) == (11, [])
 
 
 HYBRID = """\

@@ -458,3 +458,47 @@ def test_pausing_a_campaign_holds_its_pending_mail_until_it_runs_again(
     worker.tick(now=now + timedelta(minutes=2))
 
     assert (held, len(smtp.messages)) == (["pending"], 1)
+
+
+def test_smart_email_campaign_mails_each_loyal_customer_once(
+    engine: Engine, smtp: Sink, shipped: CampaignFolder, stocked: None,
+    recommender,  # type: ignore[no-untyped-def]
+) -> None:  # fmt: skip
+    path = shipped.folder / "loyal_thank_you_email.yml"
+    path.write_text(
+        path.read_text().replace('quiet_hours: {start: "21:00", end: "08:00"}', "")
+    )
+    now = datetime.now(UTC)
+    orders = [
+        event(n, now - timedelta(days=20 * n + 1), "Order Completed",
+              order_id=f"o-{n}", total=40.0, products=[{"sku": "MH01"}])
+        for n in range(4)
+    ]  # fmt: skip
+    client = apply(engine, identify(now - timedelta(days=100)), *orders)
+    consent(engine)
+    # Someone else, with one order: not loyal.
+    apply(
+        engine,
+        {**identify(now, email="bo@example.com"), "anonymousId": "v-2",
+         "messageId": "m-id-2"},
+        {**event(9, now - timedelta(days=3), "Order Completed", order_id="o-9",
+                 total=10.0), "anonymousId": "v-2"},
+    )  # fmt: skip
+    worker = CampaignWorker(
+        engine, client, folder=shipped, recommender=lambda: recommender
+    )
+
+    worker.tick(now=now)
+    worker.tick(now=now + timedelta(days=2))
+
+    loyal = [
+        m for m in smtp.messages if m["Subject"].startswith(("Thank you", "Early"))
+    ]
+    assert [m["To"] for m in loyal] == ["ada@example.com"]
+    [journey] = [j for j in _journeys(engine) if j.campaign == "loyal_thank_you_email"]
+    assert (journey.status, journey.detail) == ("done", "in the audience")
+
+
+def _journeys(engine: Engine) -> list[CampaignJourney]:
+    with Session(engine) as session:
+        return list(session.exec(select(CampaignJourney)))
