@@ -6,6 +6,7 @@ from collections import Counter
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from catalog import service as catalog
 from profiles.models import ComputedTraits, Event, Order, Profile
 
 # How many recent product events decide the favourite categories.
@@ -47,6 +48,7 @@ def compute(
         last_order_at=max((o.placed_at for o in orders), default=None),
         favourite_categories=_favourite_categories(session, profile, orders),
         channels_used=sorted({row[0] for row in per_source if row[0]}),
+        sizes_bought=_sizes_bought(session, orders),
     )
 
 
@@ -71,6 +73,29 @@ def _favourite_categories(
     for order in orders:  # a purchase says more than a view
         counts.update(_categories(order.products) * 3)
     return [category for category, _n in counts.most_common(FAVOURITES)]
+
+
+def _sizes_bought(session: Session, orders: list[Order]) -> dict[str, int]:
+    """The size of each item bought: as the order gives it, or the size of the
+    catalog variant its sku names ("WJ06-M-Blue" is the Juno Jacket in M)."""
+    items = [
+        item for order in orders for item in order.products if isinstance(item, dict)
+    ]
+    skus = {str(i.get("sku") or i.get("product_id") or "") for i in items} - {""}
+    products = catalog.get_many(session, skus)
+    sizes: Counter[str] = Counter()
+    for item in items:
+        sku = str(item.get("sku") or item.get("product_id") or "")
+        size = item.get("size")
+        if not size and sku in products:
+            size = next(
+                (v.get("size") for v in products[sku].variants if v.get("sku") == sku),
+                None,
+            )
+        if isinstance(size, str) and size:
+            quantity = item.get("quantity")
+            sizes[size.upper()] += quantity if isinstance(quantity, int) else 1
+    return dict(sizes.most_common())
 
 
 def _categories(items: object) -> list[str]:

@@ -226,6 +226,8 @@ class ComputedTraits(BaseModel):
     last_order_at: datetime | None
     favourite_categories: list[str]
     channels_used: list[str]
+    # Sizes in the profile's completed orders, with how many items of each.
+    sizes_bought: dict[str, int] = {}
 
 
 class DeletionReport(BaseModel):

@@ -1,4 +1,5 @@
-"""Size advice from the product's sizes in stock and the size the shopper wears."""
+"""Size advice from the product's sizes in stock and the size the shopper wears:
+the one they give, their preferred size, or the size of most items they bought."""
 
 from typing import Any
 
@@ -32,9 +33,13 @@ class ActionSizeAdvice(PlatformAction, Action):
         told = entity(tracker, "size")
         try:
             card = product_in_focus(self.client, tracker)
-            usual = str(told).upper() if told else self._usual_size(tracker)
+            usual, bought = (
+                (str(told).upper(), False) if told else self._usual_size(tracker)
+            )
         except PlatformUnavailableError as exc:
             return unavailable(dispatcher, "size advice", exc)
+        # Where the size comes from, when the shopper did not say it.
+        basis = f"Going by your past orders you take {usual}. " if bought else ""
         events: list[dict[str, Any]] = []
         if told:
             # What the shopper tells us makes the next answer better.
@@ -58,30 +63,38 @@ class ActionSizeAdvice(PlatformAction, Action):
             return events
         if usual in available:
             dispatcher.utter_message(
-                text=f"Take your usual {usual}: the {card.name} is in stock in "
-                f"{usual}. "
+                text=f"{basis}Take your usual {usual}: the {card.name} is in stock "
+                f"in {usual}. "
                 f"It comes in {', '.join(card.sizes)}, so there is room either side "
                 "if you like a looser or a closer fit."
             )
         elif usual in card.sizes:
             dispatcher.utter_message(
-                text=f"Your usual {usual} is sold out in the {card.name}. In stock: "
-                f"{', '.join(available) or 'nothing at the moment'}."
+                text=f"{basis}Your usual {usual} is sold out in the {card.name}. In "
+                f"stock: {', '.join(available) or 'nothing at the moment'}."
             )
         else:
             dispatcher.utter_message(
-                text=f"The {card.name} comes in {', '.join(card.sizes)}, not in "
-                f"{usual}. In stock: {', '.join(available) or 'nothing right now'}."
+                text=f"{basis}The {card.name} comes in {', '.join(card.sizes)}, not "
+                f"in {usual}. In stock: {', '.join(available) or 'nothing right now'}."
             )
         return events
 
-    def _usual_size(self, tracker: Tracker) -> str | None:
+    def _usual_size(self, tracker: Tracker) -> tuple[str | None, bool]:
+        """The size the shopper wears, and whether it was read from their past
+        orders: what they said in this chat, their preferred size, else the size
+        they bought most (only for a verified shopper)."""
         if tracker.get_slot("size"):
-            return str(tracker.get_slot("size")).upper()
+            return str(tracker.get_slot("size")).upper(), False
         if not verified(tracker):
-            return None
+            return None, False
         profile = self.client.profile(profile_ref(tracker))
         if profile is None:
-            return None
+            return None, False
         size = (profile.get("traits") or {}).get("preferred_size")
-        return str(size).upper() if size else None
+        if size:
+            return str(size).upper(), False
+        bought = (profile.get("computed") or {}).get("sizes_bought") or {}
+        if not bought:
+            return None, False
+        return max(bought, key=lambda s: bought[s]), True

@@ -167,6 +167,31 @@ def test_size_advice_uses_the_size_the_shopper_gives_and_remembers_it(
         assert profile.traits["preferred_size"] == "M"
 
 
+def test_size_advice_reads_the_size_a_shopper_bought_most(
+    platform: PlatformClient, engine: Engine
+) -> None:
+    from assistant.actions.sizing import ActionSizeAdvice
+    from events.worker import Worker
+    from tests.events.test_worker import drain, envelope, publish
+
+    bought = [
+        envelope(f"o-{n}", anonymousId="visitor-1", event="Order Completed",
+                 properties={"order_id": f"o-{n}", "total": 60.0,
+                             "products": [{"sku": sku, "quantity": 1}]})
+        for n, sku in enumerate(["MH01-L-Black", "MH02-L-Black", "MH03-M-Blue"])
+    ]  # fmt: skip
+    drain(Worker(engine, publish(*bought)))
+
+    messages, _ = run(ActionSizeAdvice(platform), make_tracker(
+        "which size for the Juno Jacket?", entities(product="Juno Jacket"),
+        intent="size_advice",
+    ))  # fmt: skip
+
+    assert messages[0]["text"].startswith(
+        "Going by your past orders you take L. Take your usual L: the Juno Jacket"
+    )
+
+
 def test_add_to_cart_puts_the_chosen_variant_in_the_cart_and_on_the_profile(
     platform: PlatformClient, engine: Engine
 ) -> None:
