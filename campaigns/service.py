@@ -467,8 +467,9 @@ def _product(product: ProductPublic, reason: str, cues: list[Cue]) -> dict[str, 
 def arms(
     session: Session, campaign: Campaign, context: dict[str, str | None] | None = None
 ) -> list[bandit.Arm]:
-    """Impressions and clicks per variant, control impressions left out; with a
-    context, the counts in that context shrunk towards the overall ones."""
+    """Impressions and rewarded impressions (clicked or converted) per variant,
+    control impressions left out; with a context, the counts in that context
+    shrunk towards the overall ones."""
     overall = _counts(session, campaign, {})
     if context is None:
         return overall
@@ -494,17 +495,18 @@ def _counts(
             .where(*where).group_by(CampaignImpression.variant)
         ).all()
     )  # fmt: skip
-    clicked = dict(
+    # An impression is rewarded once, whether it was clicked, converted or both.
+    rewarded = dict(
         session.exec(
-            select(CampaignImpression.variant, func.count())
+            select(CampaignImpression.variant,
+                   func.count(func.distinct(CampaignImpression.id)))
             .join(CampaignOutcome,
                   col(CampaignOutcome.impression_id) == col(CampaignImpression.id))
-            .where(*where, CampaignOutcome.kind == CLICK)
-            .group_by(CampaignImpression.variant)
+            .where(*where).group_by(CampaignImpression.variant)
         ).all()
     )  # fmt: skip
     return [
-        bandit.Arm(v.id, int(shown.get(v.id, 0)), int(clicked.get(v.id, 0)))
+        bandit.Arm(v.id, int(shown.get(v.id, 0)), int(rewarded.get(v.id, 0)))
         for v in campaign.spec.variants
     ]
 

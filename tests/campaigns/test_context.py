@@ -52,19 +52,19 @@ def test_bandit_learns_which_variant_works_on_which_device(
         return {bandit.choose(arms, rng) for _ in range(50)}
 
     overall = service.arms(session, campaign)  # type: ignore[arg-type]
-    assert [(a.impressions, a.clicks) for a in overall] == [(120, 33), (120, 33)]
+    assert [(a.impressions, a.rewarded) for a in overall] == [(120, 33), (120, 33)]
     assert picks("mobile") == {"a"}
     assert picks("desktop") == {"b"}
 
 
 def test_a_context_seen_rarely_follows_the_overall_rate() -> None:
-    overall = bandit.Arm("a", impressions=998, clicks=99)  # 10% with the prior
+    overall = bandit.Arm("a", impressions=998, rewarded=99)  # 10% with the prior
     nothing_here = bandit.Arm("a")
 
     belief = bandit.in_context(overall, nothing_here)
 
     assert belief.impressions == bandit.PRIOR_WEIGHT
-    assert belief.clicks == pytest.approx(1.0)
+    assert belief.rewarded == pytest.approx(1.0)
 
 
 def test_profile_without_context_is_served_and_reported_as_unknown(
@@ -81,3 +81,26 @@ def test_profile_without_context_is_served_and_reported_as_unknown(
     assert (row.value, row.impressions) == ("unknown", 1)
     stored = session.exec(select(CampaignImpression)).one()
     assert (stored.device, stored.weather_band) == (None, None)
+
+
+def test_an_order_without_a_click_rewards_the_variant_once(
+    session: Session, folder: Folder
+) -> None:
+    loaded = folder(**{"c.yml": campaign_text()})
+    shown(session, "test", "a", "mobile", 10, 0)
+    for i in range(4):  # four mails acted on in the shop, one also clicked
+        session.add(
+            CampaignOutcome(impression_id=f"a-mobile-{i}", campaign="test",
+                            kind="conversion", ref=f"o-{i}", at=T0)
+        )  # fmt: skip
+    session.add(
+        CampaignOutcome(impression_id="a-mobile-0", campaign="test", kind="click",
+                        ref="a-mobile-0", at=T0)
+    )  # fmt: skip
+    session.commit()
+
+    arms = service.arms(session, loaded.get("test"))  # type: ignore[arg-type]
+
+    assert [(a.variant, a.impressions, a.rewarded) for a in arms] == [
+        ("a", 10, 4), ("b", 0, 0),
+    ]  # fmt: skip
