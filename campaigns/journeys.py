@@ -62,7 +62,7 @@ from profiles import service as profiles
 from profiles.models import Event, IdentityType, Order, Profile
 from recommender.service import Recommender
 from segments import membership, predictions
-from segments.models import StateChange
+from segments.models import ProfileState, SegmentMember, StateChange
 from segments.stages import signals_of
 
 logger = logging.getLogger(__name__)
@@ -141,11 +141,7 @@ def sweep_audiences(
             continue
         name = f"audience:{campaign.id}"
         cursor = session.get(CampaignCursor, name) or CampaignCursor(name=name)
-        ids = session.exec(
-            select(Profile.id)
-            .where(col(Profile.merged_into).is_(None), Profile.id > cursor.mark)
-            .order_by(col(Profile.id)).limit(batch)
-        ).all()  # fmt: skip
+        ids = _candidates(session, campaign, after=cursor.mark, limit=batch)
         if not ids:
             continue
         started += evaluate(session, ids, now=now, folder=folder, only=campaign.id)
@@ -153,6 +149,38 @@ def sweep_audiences(
         session.add(cursor)
         session.commit()
     return started
+
+
+def _candidates(
+    session: Session, campaign: Campaign, *, after: str, limit: int
+) -> list[str]:
+    """Profile ids after ``after`` that may be in the audience: the members of its
+    segments, or the profiles with one of its labels, or every live profile; the
+    whole audience is tested on entry."""
+    audience = campaign.spec.audience
+    labels = {
+        label: getattr(audience, label)
+        for label in ("stage", "retention", "customer_type", "persuasion_type")
+        if getattr(audience, label) is not None
+    }
+    if audience.segments is not None:
+        column = col(SegmentMember.profile_id)
+        statement = select(column).where(
+            col(SegmentMember.segment).in_(audience.segments)
+        )
+    elif labels:
+        label, wanted = next(iter(labels.items()))
+        column = col(ProfileState.profile_id)
+        statement = select(column).where(
+            col(getattr(ProfileState, label)).in_([str(v) for v in wanted])
+        )
+    else:
+        column = col(Profile.id)
+        statement = select(column).where(col(Profile.merged_into).is_(None))
+    found = session.exec(
+        statement.where(column > after).distinct().order_by(column).limit(limit)
+    ).all()
+    return list(found)
 
 
 def _drop_counts(campaign: Campaign, change: CatalogChange) -> bool:
