@@ -198,9 +198,31 @@ def email_message(send: CampaignSend, *, from_name: str | None) -> EmailMessage:
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     html = payload.get("html") or ""
-    message.set_content(BeautifulSoup(html, "html.parser").get_text("\n").strip())
+    message.set_content(plain_text(html))
     message.add_alternative(html, subtype="html")
     return message
+
+
+BLOCKS = ("p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "table",
+          "ul", "ol")  # fmt: skip
+
+
+def plain_text(html: str) -> str:
+    """The mail's text part: the words of the HTML, each link's address after its
+    text, one line per block and one blank line at most between blocks."""
+    soup = BeautifulSoup(html, "html.parser")
+    for link in soup.find_all("a", href=True):
+        link.append(f" <{link['href']}>")
+    for cell in soup.find_all(["td", "th"]):
+        cell.append("  ")
+    for block in soup.find_all(BLOCKS):
+        block.append("\n")
+    lines = [" ".join(line.split()) for line in soup.get_text("").splitlines()]
+    text: list[str] = []
+    for line in lines:
+        if line or (text and text[-1]):
+            text.append(line)
+    return "\n".join(text).strip() + "\n"
 
 
 def send_email(send: CampaignSend, *, from_name: str | None) -> None:

@@ -294,3 +294,29 @@ def test_campaign_rules_that_do_not_hold_stop_it_with_the_reason(
     assert [(s.campaign, s.reason) for s in found.stopped] == [
         ("by_country", "its rules do not hold")
     ]
+
+
+@pytest.mark.parametrize(
+    ("to", "status"),
+    [
+        ("/shop/p/wj06", 303),
+        ("/shop?sort=price#top", 303),
+        ("//evil.example", 422),
+        ("/\\evil.example", 422),
+        ("/\t/evil.example", 422),
+        ("/\n/evil.example", 422),
+        ("https://evil.example/", 422),
+        ("shop", 422),
+    ],
+)
+def test_click_link_goes_only_to_a_path_on_the_shop(
+    client: TestClient, to: str, status: int
+) -> None:
+    response = client.get(
+        "/v1/campaigns/click/unknown-send-0", params={"to": to},
+        follow_redirects=False,
+    )  # fmt: skip
+
+    assert response.status_code == status, response.text
+    if status == 303:
+        assert response.headers["location"] == to
