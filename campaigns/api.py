@@ -21,6 +21,7 @@ from campaigns.models import (
 from core.auth import AdminOnly, ReaderIsAdmin
 from core.db import get_session
 from core.errors import InvalidInputError, NotFoundError, UnauthorizedError
+from core.settings import get_settings
 from profiles import service as profiles
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
@@ -146,7 +147,8 @@ def click(
             loc=["query", "to"],
         )
     service.record_click(session, send_id)
-    return RedirectResponse(to, status_code=303)
+    # To the shop's own address: the api may sit on another host.
+    return RedirectResponse(get_settings().api.storefront_url + to, status_code=303)
 
 
 def is_shop_path(to: str) -> bool:

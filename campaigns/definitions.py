@@ -48,6 +48,8 @@ PLACEMENTS = {
     "hybrid": ("email", "webhook"), "conversational": ("chat", "whatsapp"),
 }  # fmt: skip
 CHANNELS = ("website", "email", "webhook", "chat", "whatsapp")
+# Where a variant's content is plain text, not HTML (it is not escaped).
+TEXT_CHANNELS = ("chat", "whatsapp")
 SUFFIXES = (".yml", ".yaml")
 DURATION_PART = re.compile(r"(\d+)(d|h|m)")
 DURATION_UNITS = {
@@ -510,7 +512,7 @@ def _compile_subjects(
         line = line_of(lines, ("variants", index, "subject"))
         try:
             subjects[variant.id] = compile_template(
-                variant.subject, where=name, first_line=line
+                variant.subject, where=name, first_line=line, html=False
             )
         except TemplateCompileError as exc:
             problems.append((exc.line, exc.reason))
@@ -562,19 +564,26 @@ def _compile_all(
             key = ("variants", index, "template_file")
             path = _template_path(folder, variant.template_file or "")
             if path is None or not path.is_file():
-                problems.append(
-                    (line_of(lines, key),
-                     f"template_file {variant.template_file!r} is not a file "
-                     f"inside the campaigns folder")
+                why = (
+                    "is outside the campaigns folder" if path is None and folder
+                    else f"does not exist in {folder}" if folder
+                    else "cannot be read: no campaigns folder was given"
                 )  # fmt: skip
+                problems.append(
+                    (
+                        line_of(lines, key),
+                        f"template_file {variant.template_file!r} {why}",
+                    )
+                )
                 continue
             sources.append(path)
             where, first = variant.template_file or "", 1
             source = path.read_text(encoding="utf-8")
         try:
             templates[variant.id] = compile_template(
-                source, where=where, first_line=first
-            )
+                source, where=where, first_line=first,
+                html=spec.placement.channel not in TEXT_CHANNELS,
+            )  # fmt: skip
         except TemplateCompileError as exc:
             reason = exc.reason if where == name else f"{where}: {exc}"
             problems.append(
@@ -621,6 +630,8 @@ class CampaignFolder:
 
     folder: Path
     files: dict[str, FileState] = field(default_factory=dict)
+    # Log each file's mistakes (the api and worker); the CLI prints them itself.
+    log: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def campaigns(self) -> list[Campaign]:
@@ -657,9 +668,12 @@ class CampaignFolder:
             state.campaign = parse(text, name=path.name, folder=self.folder)
             state.stamp = _stamp([path, *state.campaign.sources])
             state.problems = []
-            logger.info("campaign loaded", extra={"campaign": state.campaign.id})
+            if self.log:
+                logger.info("campaign loaded", extra={"campaign": state.campaign.id})
         except InvalidCampaignError as exc:
             state.problems = exc.problems
+            if not self.log:
+                return
             logger.error(
                 "campaign file has mistakes; its last good version stays in force",
                 extra={"file": path.name, "problems": exc.problems},
@@ -686,7 +700,7 @@ def _stamp(paths: list[Path]) -> tuple[tuple[str, float], ...]:
 
 def validate_folder(folder: Path) -> tuple[int, list[str]]:
     """How many campaign files are valid, and every problem of the others."""
-    loaded = CampaignFolder(folder)
+    loaded = CampaignFolder(folder, log=False)
     loaded.reload()
     problems = [p for state in loaded.files.values() for p in state.problems]
     valid = sum(not state.problems for state in loaded.files.values())

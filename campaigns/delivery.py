@@ -74,6 +74,14 @@ def deliver_due(
         except DeliveryError as exc:
             _failed(session, send, str(exc), now, permanent=exc.permanent)
             continue
+        except Exception as exc:
+            # A message that breaks delivery itself is given up, with the reason,
+            # so that it cannot hold the messages behind it.
+            logger.exception(
+                "campaign message could not be built", extra={"send": send.id}
+            )
+            _failed(session, send, f"{type(exc).__name__}: {exc}", now, permanent=True)
+            continue
         send.status, send.sent_at, send.attempts = "sent", now, send.attempts + 1
         send.reason = ""
         session.add(send)
@@ -186,9 +194,9 @@ def email_message(send: CampaignSend, *, from_name: str | None) -> EmailMessage:
     settings = get_settings().campaigns
     payload = send.payload
     message = EmailMessage()
-    message["From"] = formataddr((from_name or "", settings.smtp.sender))
-    message["To"] = payload["to"]
-    message["Subject"] = payload.get("subject") or ""
+    message["From"] = formataddr((one_line(from_name or ""), settings.smtp.sender))
+    message["To"] = one_line(payload["to"])
+    message["Subject"] = one_line(payload.get("subject") or "")
     message["Date"] = formatdate(localtime=False)
     domain = settings.smtp.sender.rpartition("@")[2] or "localhost"
     # The same send always has the same id: a repeated delivery can be told apart.
@@ -223,6 +231,11 @@ def plain_text(html: str) -> str:
         if line or (text and text[-1]):
             text.append(line)
     return "\n".join(text).strip() + "\n"
+
+
+def one_line(value: str) -> str:
+    """A header value: its whitespace, line breaks included, as single spaces."""
+    return " ".join(value.split())
 
 
 def send_email(send: CampaignSend, *, from_name: str | None) -> None:

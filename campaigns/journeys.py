@@ -18,7 +18,6 @@ delivers it. Each step is committed on its own, so a restarted worker goes on
 where the last one stopped and writes no send twice.
 """
 
-import html
 import logging
 import random
 import uuid
@@ -30,12 +29,13 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from campaigns import bandit, service
 from campaigns import rules as rules_module
 from campaigns.definitions import (
+    TEXT_CHANNELS,
     BranchStep,
     Campaign,
     CampaignFolder,
@@ -384,10 +384,22 @@ def run_due(
         .order_by(col(CampaignJourney.due_at)).limit(limit)
     ).all()  # fmt: skip
     for journey in journeys:
-        advance(
-            session, journey, running[journey.campaign], now=now,
-            recommender=recommender,
-        )  # fmt: skip
+        try:
+            advance(
+                session, journey, running[journey.campaign], now=now,
+                recommender=recommender,
+            )  # fmt: skip
+        except SQLAlchemyError:
+            raise  # the store is away: the tick stops, nothing is lost
+        except Exception as exc:
+            # One journey that cannot go on must not hold the others: it ends,
+            # with the reason, and the error is logged.
+            session.rollback()
+            logger.exception("journey failed", extra={"journey": journey.id})
+            journey = session.get(CampaignJourney, journey.id) or journey
+            _end(journey, "exited", f"error: {type(exc).__name__}: {exc}"[:500])
+            session.add(journey)
+            session.commit()
     return len(journeys)
 
 
@@ -614,15 +626,16 @@ def _render(
         )  # fmt: skip
         return
     send.cues = [c.value for c in content.cues]
+    # A subject is one line whatever a trait holds: a line break in a header
+    # would start another header.
+    subject = " ".join(content.subject.split()) if content.subject else None
     send.payload = {
-        "to": address, "subject": content.subject, "html": content.html,
+        "to": address, "subject": subject, "html": content.html,
         "products": [p["sku"] for p in content.products],
         "trigger": journey.detail, "context": context,
     }  # fmt: skip
-    if send.channel in ("chat", "whatsapp"):
-        # A chat line is text: the escaping that keeps HTML safe is undone, and
-        # the channel shows it as text.
-        send.payload["text"] = html.unescape(content.html).strip()
+    if send.channel in TEXT_CHANNELS:
+        send.payload["text"] = content.html.strip()
 
 
 def _live_profile(session: Session, profile_id: str) -> Profile | None:

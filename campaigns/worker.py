@@ -109,6 +109,10 @@ class CampaignWorker:
             except (SQLAlchemyError, redis.RedisError) as exc:
                 # The store or Redis is away: nothing was lost, try again later.
                 logger.warning("campaigns tick failed", extra={"error": repr(exc)})
+            except Exception:
+                # A bug must not stop every campaign: logged, and the next tick
+                # tries again (each step and send is its own transaction).
+                logger.exception("campaigns tick failed")
             time.sleep(max(0.0, every - (time.monotonic() - started)))
         logger.info("campaigns worker stopped")
 

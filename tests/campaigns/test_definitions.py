@@ -90,7 +90,17 @@ def test_parse_template_file_outside_the_folder_is_refused(tmp_path: Path) -> No
 
     [problem] = problems_of(text, tmp_path / "campaigns")
 
-    assert "is not a file inside the campaigns folder" in problem
+    assert problem.endswith(
+        "template_file '../../etc/passwd' is outside the campaigns folder"
+    )
+
+
+def test_parse_missing_template_file_says_it_does_not_exist(tmp_path: Path) -> None:
+    text = campaign_text().replace('template: "<p>Hi</p>"', "template_file: gone.html")
+
+    [problem] = problems_of(text, tmp_path)
+
+    assert problem.endswith(f"template_file 'gone.html' does not exist in {tmp_path}")
 
 
 def test_parse_unknown_segment_and_cue_are_named_with_accepted_values() -> None:

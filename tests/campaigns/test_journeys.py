@@ -154,7 +154,7 @@ def test_abandoned_cart_mails_the_cart_counts_the_click_and_the_order(
 
     clicked = client.get(links[0].replace("&amp;", "&"), follow_redirects=False)
     assert clicked.status_code == 303
-    assert clicked.headers["location"].startswith("/shop/p/")
+    assert clicked.headers["location"].startswith("http://127.0.0.1:8000/shop/p/")
     apply(
         engine,
         event(5, T0 + timedelta(hours=3), "Order Completed", order_id="o-1",
@@ -506,3 +506,32 @@ def test_smart_email_campaign_mails_each_loyal_customer_once(
 def _journeys(engine: Engine) -> list[CampaignJourney]:
     with Session(engine) as session:
         return list(session.exec(select(CampaignJourney)))
+
+
+@pytest.mark.parametrize(
+    ("first_name", "subject"),
+    [
+        ("Zoë O'Brien & Co", "Zoë O'Brien & Co, your cart is waiting"),
+        (None, "Hello, your cart is waiting"),
+        # A line break in a trait cannot start a header of its own.
+        ("Eve\r\nBcc: victim@example.org",
+         "Eve Bcc: victim@example.org, your cart is waiting"),
+    ],
+)  # fmt: skip
+def test_subject_is_one_line_of_plain_text_whatever_the_trait_holds(
+    engine: Engine, smtp: Sink, shipped: CampaignFolder, stocked: None,
+    first_name: str | None, subject: str,
+) -> None:  # fmt: skip
+    client = apply(
+        engine,
+        identify(T0, first_name=first_name),
+        event(1, T0 + timedelta(minutes=1), "Product Added", sku="MH01", quantity=1),
+    )
+    consent(engine)
+
+    CampaignWorker(engine, client, folder=shipped).tick(now=T0 + timedelta(hours=2))
+
+    [mail] = smtp.messages
+    assert mail["Subject"] == subject
+    assert mail["Bcc"] is None
+    assert mail["To"] == "ada@example.com"

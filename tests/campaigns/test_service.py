@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from campaigns import service
 from campaigns.definitions import CampaignFolder
 from campaigns.models import CampaignImpression, CampaignSkip
+from core.settings import get_settings
 from events.worker import Worker
 from profiles import service as profiles
 from profiles.models import ConsentCreate, ConsentStatus, Event, Profile
@@ -319,4 +320,5 @@ def test_click_link_goes_only_to_a_path_on_the_shop(
 
     assert response.status_code == status, response.text
     if status == 303:
-        assert response.headers["location"] == to
+        shop = get_settings().api.storefront_url
+        assert response.headers["location"] == shop + to
