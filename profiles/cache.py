@@ -13,6 +13,7 @@ bounds what a missed drop (Redis away at that moment) can leave stale.
 """
 
 import logging
+import time
 from collections.abc import Iterable
 
 import redis
@@ -28,6 +29,8 @@ TOUCHED = "touched_profiles"
 SECONDS = 60
 # A Redis error, or no Redis configured (a command run without the platform).
 UNAVAILABLE = (redis.RedisError, RuntimeError)
+WARN_EVERY_SECONDS = 60.0
+_warned: dict[str, list[float]] = {}  # message: [last warned, missed since]
 
 # KEYS: the reference. Returns the profile id it leads to and its document.
 _READ = """
@@ -71,7 +74,7 @@ def lookup(ref: str) -> str | None:
     try:
         _profile_id, document = _script(_READ)(keys=[_ref_key(ref)], args=[_prefix()])
     except UNAVAILABLE as exc:
-        logger.warning("profile cache unavailable", extra={"error": type(exc).__name__})
+        _warn("profile cache unavailable", exc)
         return None
     return document or None
 
@@ -96,7 +99,7 @@ def keep(ref: str, profile_id: str, document: str, version: str) -> None:
             args=[_prefix(), profile_id, document, version, SECONDS],
         )
     except UNAVAILABLE as exc:
-        logger.warning("profile cache unavailable", extra={"error": type(exc).__name__})
+        _warn("profile cache unavailable", exc)
 
 
 def drop(profile_ids: Iterable[str]) -> None:
@@ -106,11 +109,21 @@ def drop(profile_ids: Iterable[str]) -> None:
     try:
         _script(_DROP)(args=[_prefix(), SECONDS, *ids])
     except UNAVAILABLE as exc:
-        logger.warning(
-            "profile cache not cleared; documents expire in %ss",
-            SECONDS,
-            extra={"error": type(exc).__name__, "profiles": len(ids)},
-        )
+        _warn(f"profile cache not cleared; documents expire in {SECONDS}s", exc)
+
+
+def _warn(message: str, exc: Exception) -> None:
+    """Once a minute per message: with Redis away every read and commit fails, and
+    a command run without the platform commits thousands of times."""
+    now = time.monotonic()
+    last = _warned.get(message)
+    if last is not None and now - last[0] < WARN_EVERY_SECONDS:
+        last[1] += 1
+        return
+    _warned[message] = [now, 0]
+    if last is not None and last[1]:
+        message = f"{message} ({last[1]:.0f} more since the last warning)"
+    logger.warning(message, extra={"error": type(exc).__name__})
 
 
 def _script(source: str) -> "redis.commands.core.Script":
