@@ -15,9 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
 from api import health
+from assistant.vocabulary import VocabularyPublisher
 from campaigns import api as campaigns_api
 from catalog import api as catalog_api
 from catalog import service as catalog
+from catalog.models import Product
 from channels import handover, messenger, web, whatsapp
 from context import api as context_api
 from core import db
@@ -49,14 +51,42 @@ def build_recommender(*, progress: bool = False) -> Recommender:
     return recommender
 
 
-def refresh_index(recommender: Recommender, *, popularity: bool) -> None:
+def refresh_index(
+    recommender: Recommender,
+    *,
+    popularity: bool,
+    vocabulary: VocabularyPublisher | None = None,
+) -> None:
+    """Catalog changes into the index and, given a publisher (the api's own poll),
+    into the running assistant's words."""
     with Session(db.get_engine()) as session:
-        recommender.refresh(session)
+        if recommender.refresh(session) and vocabulary is not None:
+            publish_vocabulary(vocabulary, session, recommender.last_changed)
         if popularity:
             recommender.refresh_popularity(session)
 
 
-async def keep_index_fresh(recommender: Recommender) -> None:
+def publish_vocabulary(
+    publisher: VocabularyPublisher,
+    session: Session,
+    changed: list[Product] | None = None,
+) -> None:
+    """The running assistant's words follow the catalog (assistant.vocabulary); a
+    failure to write them is logged and leaves the chat with the words it had."""
+    try:
+        if changed is None:
+            publisher.publish(session)
+        else:
+            publisher.catalog_changed(session, changed)
+    except Exception:
+        logger.exception(
+            "assistant vocabulary not published", extra={"path": str(publisher.path)}
+        )
+
+
+async def keep_index_fresh(
+    recommender: Recommender, vocabulary: VocabularyPublisher
+) -> None:
     """Catalog changes reach the index within ``refresh_seconds``; popularity is
     recounted every ``popularity_seconds``. A failed round is logged and retried."""
     settings = get_settings().recommender
@@ -65,7 +95,9 @@ async def keep_index_fresh(recommender: Recommender) -> None:
         await asyncio.sleep(settings.refresh_seconds)
         due = time.monotonic() - last_count >= settings.popularity_seconds
         try:
-            await run_in_threadpool(refresh_index, recommender, popularity=due)
+            await run_in_threadpool(
+                refresh_index, recommender, popularity=due, vocabulary=vocabulary
+            )
         except Exception:
             logger.exception("index refresh failed; retrying")
             continue
@@ -77,7 +109,11 @@ async def keep_index_fresh(recommender: Recommender) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.create_tables()
     app.state.recommender = recommender = build_recommender()
-    refresher = asyncio.create_task(keep_index_fresh(recommender))
+    # A catalog imported while the api was down reaches the assistant now.
+    vocabulary = VocabularyPublisher(get_settings().rasa.vocabulary_path)
+    with Session(db.get_engine()) as session:
+        publish_vocabulary(vocabulary, session)
+    refresher = asyncio.create_task(keep_index_fresh(recommender, vocabulary))
     try:
         yield
     finally:

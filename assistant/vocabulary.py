@@ -6,11 +6,16 @@ catalog extractor matches (``assistant/nlu/vocabulary.json``). A few plain Engli
 synonyms ("t-shirt" for tee, "grey" for gray) are added for values the catalog has, so
 a catalog without watches gets no watch words. Training reads the file, and the
 training fingerprint covers it: a changed catalog, once exported, retrains the model.
+The running assistant follows the catalog without training: the api publishes the
+vocabulary again when the catalog changes (``publish_vocabulary``) and the catalog
+extractor reads the new file.
 """
 
 import json
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -119,10 +124,87 @@ def export_vocabulary(session: Session, path: Path = VOCABULARY_PATH) -> dict[st
             "(cdp import catalog FILE)"
         )
     vocabulary = build_vocabulary(products)
-    path.write_text(dumps(vocabulary), encoding="utf-8")
+    write_if_changed(path, dumps(vocabulary))
     counts = {entity: len(values) for entity, values in vocabulary["entities"].items()}
     logger.info("assistant vocabulary written", extra={"path": str(path), **counts})
     return vocabulary
+
+
+def publish_vocabulary(session: Session, path: Path) -> bool:
+    """Write the active catalog's vocabulary to the file the running assistant
+    follows (``CDP_RASA__VOCABULARY_PATH``) when it differs; True when written.
+
+    A new category, colour or product is then understood in the chat within
+    seconds, without training again: the catalog extractor is a dictionary, and the
+    classifiers do not depend on it. An empty catalog writes nothing, and the
+    assistant keeps the words it has."""
+    return VocabularyPublisher(path).publish(session)
+
+
+class VocabularyPublisher:
+    """Keeps the published vocabulary in step with the catalog for the api's index
+    poll. Most catalog changes are stock and prices; the vocabulary is built again
+    only when a change touches what it reads of a product."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._read: dict[str, tuple[Any, ...]] | None = None  # sku: words_read(p)
+
+    def publish(self, session: Session) -> bool:
+        products = catalog_service.list_active(session)
+        self._read = {p.sku: words_read(p) for p in products}
+        if not products:
+            return False
+        vocabulary = build_vocabulary(products)
+        if not write_if_changed(self.path, dumps(vocabulary)):
+            return False
+        counts = {e: len(values) for e, values in vocabulary["entities"].items()}
+        logger.info(
+            "assistant vocabulary published", extra={"path": str(self.path), **counts}
+        )
+        return True
+
+    def catalog_changed(self, session: Session, changed: Iterable[Product]) -> bool:
+        """Publish again if one of these changed products changes the words."""
+        if self._read is not None and all(
+            self._read.get(p.sku) == (words_read(p) if p.active else None)
+            for p in changed
+        ):
+            return False
+        return self.publish(session)
+
+
+def words_read(product: Product) -> tuple[Any, ...]:
+    """What ``build_vocabulary`` reads of a product."""
+    return (
+        product.name,
+        tuple(product.categories),
+        tuple(product.colors),
+        tuple(_values(product, "color")),
+        tuple(product.sizes),
+        tuple(_values(product, "material")),
+    )
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Replace the file with ``text`` in one step, so a reader never sees half of
+    it; an unchanged text leaves the file (and its time) alone."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o644)  # Rasa may run as another user
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
 
 
 def dumps(vocabulary: dict[str, Any]) -> str:

@@ -91,6 +91,11 @@ class Stack:
                 CDP_CAMPAIGNS__SMTP__SECURITY="none",
             )
         env.setdefault("CDP_CAMPAIGNS__PUBLIC_URL", self.api_url)
+        # Written by the api as the catalog changes, read by Rasa: one path for both.
+        env.setdefault(
+            "CDP_RASA__VOCABULARY_PATH",
+            str(self.workdir / "assistant" / "vocabulary.json"),
+        )
         return env
 
     def start_redis(self) -> str:

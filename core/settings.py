@@ -35,6 +35,10 @@ class RasaSettings(BaseModel):
     timeout_seconds: float = 10.0
     # Rasa's --auth-token, for its HTTP API (the REST channel needs none).
     token: SecretStr = SecretStr("")
+    # The catalog's words for the running assistant: the api writes this file when
+    # the catalog changes and Rasa's catalog extractor reads it again, so both
+    # processes must see the same path (a shared volume in compose).
+    vocabulary_path: Path = ROOT / "var" / "assistant" / "vocabulary.json"
 
 
 class TrackingSettings(BaseModel):

@@ -34,7 +34,8 @@ def import_catalog(
     fmt: Annotated[str, Form(alias="format", description="magento")] = "magento",
 ) -> CatalogImportReport:
     """Import a product catalog export; importing the same file again changes
-    nothing. The recommender indexes the new products when the api restarts."""
+    nothing. Within seconds the recommender indexes the new products and the
+    assistant knows their categories, colours, sizes and names."""
     with _saved(file) as path:
         try:
             return catalog.import_file(session, path, fmt=fmt)

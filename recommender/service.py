@@ -76,6 +76,9 @@ class Recommender:
         self._catalog_stats: tuple | None = None
         self._last_full_check = 0.0
         self._leaders: Leaders | None = None
+        # The products the last refresh changed (detached), for others who follow
+        # the catalog with the index: the assistant's vocabulary.
+        self.last_changed: list[Product] = []
 
     def build(self, products: list[Product], *, progress: bool = False) -> None:
         live = [p for p in products if p.active]
@@ -125,6 +128,7 @@ class Recommender:
             return 0
         for product in changed:
             session.expunge(product)
+        self.last_changed = changed
         fresh, texts = [], []
         for product in changed:
             if not product.active:

@@ -227,3 +227,60 @@ def test_a_changed_vocabulary_changes_the_training_fingerprint(
     first, second = rasa_run["addons"]
 
     assert first != second
+
+
+FOLLOW_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, tempfile
+    from pathlib import Path
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+    from assistant.nlu.components import CatalogEntityExtractor
+
+    live = Path(sys.argv[1])
+    storage = LocalModelStorage(Path(tempfile.mkdtemp()))
+    context = ExecutionContext(GraphSchema({}), "test")
+    resource = Resource("catalog")
+    config = {"live_check_seconds": 0}
+    CatalogEntityExtractor.create(config, storage, resource, context).train(
+        TrainingData())
+    os.environ["CDP_RASA__VOCABULARY_PATH"] = str(live)
+    extractor = CatalogEntityExtractor.load(config, storage, resource, context)
+
+    def understood(text):
+        message = Message({"text": text})
+        extractor.process([message])
+        return [[e["entity"], e["value"]] for e in message.get("entities", [])]
+
+    seen = {"before": understood("red kayaks")}
+    live.write_text(json.dumps({"entities": {
+        "category": {"kayak": ["kayak"]}, "color": {"red": ["red"]}}}))
+    seen["published"] = understood("red kayaks")
+    live.write_text("{not json")
+    seen["broken"] = understood("red kayaks")
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_a_running_model_follows_the_vocabulary_the_platform_publishes(
+    tmp_path: Any,
+) -> None:
+    if not rasa_executable().exists():
+        pytest.skip("Rasa's environment is not set up (make setup)")
+    python = rasa_executable().parent / "python"
+    result = subprocess.run(
+        [str(python), "-c", FOLLOW_SCRIPT, str(tmp_path / "vocabulary.json")],
+        env=rasa_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+
+    # The demo catalog sells no kayaks: the trained words know red, not kayaks.
+    assert seen["before"] == [["color", "red"]]
+    assert seen["published"] == [["color", "red"], ["category", "kayak"]]
+    assert seen["broken"] == seen["published"]  # a broken file leaves the words
+    assert "not read, the terms in use stay" in result.stderr

@@ -8,9 +8,16 @@ import pytest
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from assistant import vocabulary as vocabulary_module
 from assistant.errors import EmptyCatalogError
 from assistant.nlu.catalog_terms import VOCABULARY_PATH
-from assistant.vocabulary import build_vocabulary, dumps, export_vocabulary
+from assistant.vocabulary import (
+    VocabularyPublisher,
+    build_vocabulary,
+    dumps,
+    export_vocabulary,
+    publish_vocabulary,
+)
 from catalog import service
 from catalog.models import Product, ProductCreate
 
@@ -128,3 +135,66 @@ def test_cli_writes_the_vocabulary_of_the_database_catalog(
     assert written.exit_code == 0, written.output
     assert "1 products read" in written.output
     assert "Nova Trail Jacket" in json.loads(out.read_text())["entities"]["product"]
+
+
+def test_publishing_writes_the_vocabulary_again_only_when_the_catalog_changed(
+    session: Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "assistant" / "vocabulary.json"
+    service.import_products(session, [make_product()])
+
+    assert publish_vocabulary(session, path) is True
+    first = path.stat().st_mtime_ns
+    assert publish_vocabulary(session, path) is False  # same catalog, same file
+    assert path.stat().st_mtime_ns == first
+
+    kayak = make_product(
+        sku="KY01", name="Riverline Touring Kayak", url_key="riverline",
+        categories=["Gear/Kayaks"], variants=[],
+    )  # fmt: skip
+    service.import_products(session, [kayak])
+
+    assert publish_vocabulary(session, path) is True
+    entities = json.loads(path.read_text())["entities"]
+    assert {"kayak", "kayaks"} <= set(entities["category"]["kayak"])
+    assert "Riverline Touring Kayak" in entities["product"]
+    assert [p.name for p in path.parent.iterdir()] == ["vocabulary.json"]
+
+
+def test_publishing_an_empty_catalog_keeps_the_words_the_assistant_has(
+    session: Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "vocabulary.json"
+    path.write_text('{"entities": {"color": {"red": ["red"]}}}')
+
+    assert publish_vocabulary(session, path) is False
+    assert json.loads(path.read_text())["entities"] == {"color": {"red": ["red"]}}
+
+
+def test_a_stock_change_does_not_build_the_vocabulary_again(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.import_products(session, [make_product()])
+    publisher = VocabularyPublisher(tmp_path / "vocabulary.json")
+    publisher.publish(session)
+    builds: list[int] = []
+    real_build = vocabulary_module.build_vocabulary
+
+    def counted(products: Any) -> dict[str, Any]:
+        builds.append(1)
+        return real_build(products)
+
+    monkeypatch.setattr(vocabulary_module, "build_vocabulary", counted)
+    [product] = service.list_active(session)
+    product.qty, product.price = 0, 60.0
+
+    assert publisher.catalog_changed(session, [product]) is False
+    assert builds == []
+
+    product.categories = [*product.categories, "Gear/Kayaks"]
+    session.add(product)
+    session.commit()
+
+    assert publisher.catalog_changed(session, [product]) is True
+    assert builds == [1]
+    assert "kayak" in json.loads(publisher.path.read_text())["entities"]["category"]
