@@ -53,7 +53,15 @@ def main() -> None:
 
     if args.cross_validation:
         report = cross_validate(args.folds)
-        print_f1("cross-validation of assistant/data/nlu", report)
+        print_f1(
+            f"{args.folds}-fold cross-validation of assistant/data/nlu, intent F1",
+            report["intents"],
+        )
+        print("entity F1, each by the extractor that gives it")
+        for name, values in sorted(report["entities"].items()):
+            print(f"    {name:28} {values['f1-score']:.3f}  ({values['extractor']})")
+        if args.json:
+            print(json.dumps(report, sort_keys=True))
         return
     if not args.model.exists():
         sys.exit(f"{args.model} not found: train first (cdp assistant train)")
@@ -213,9 +221,32 @@ def cross_validate(folds: int) -> dict[str, Any]:
             "--folds", str(folds), "--out", out, "--no-plot",
         ]  # fmt: skip
         started = time.perf_counter()
-        subprocess.run(command, cwd=ASSISTANT_DIR, env=env, check=True)
+        # Rasa's own progress goes to stderr, so that stdout stays the report.
+        subprocess.run(
+            command, cwd=ASSISTANT_DIR, env=env, check=True, stdout=sys.stderr
+        )
         print(f"cross-validation took {time.perf_counter() - started:.0f}s")
-        report = json.loads((Path(out) / "intent_report.json").read_text())
+        reports = {
+            path.name.removesuffix("_report.json"): _rounded(
+                json.loads(path.read_text())
+            )
+            for path in Path(out).glob("*_report.json")
+        }
+    intents = reports.pop("intent", {})
+    # Rasa scores each extractor on the entities that carry its name. Ours replace
+    # the CRF's entities where they overlap, so each entity is scored by the
+    # extractor that gives it: the one with the best F1 for it.
+    entities: dict[str, dict[str, Any]] = {}
+    for extractor, report in reports.items():
+        for name, values in report.items():
+            if "avg" in name or not values.get("f1-score", 0.0):
+                continue
+            if values["f1-score"] > entities.get(name, {}).get("f1-score", 0.0):
+                entities[name] = {**values, "extractor": extractor}
+    return {"folds": folds, "intents": intents, "entities": entities}
+
+
+def _rounded(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {
         name: {k: round(v, 3) for k, v in values.items() if isinstance(v, float)}
         for name, values in report.items()
