@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from assistant.errors import EmptyCatalogError
 from assistant.nlu.catalog_terms import VOCABULARY_PATH, normalise, singular
+from assistant.occasions import OCCASIONS
 from catalog import service as catalog_service
 from catalog.models import Product
 
@@ -37,7 +38,7 @@ MARKETING_ROOTS = frozenset({"collections", "promotions", "sale", "sales", "new"
 # synonyms give the plurals.
 PLURAL_ONLY_TERMS = frozenset({"top", "bottom", "short", "gear"})
 # When one term could be two things, the earlier entity keeps it.
-PRIORITY = ("product", "category", "material", "color", "gender", "size")
+PRIORITY = ("product", "category", "material", "color", "gender", "size", "occasion")
 
 SYNONYMS: dict[str, dict[str, list[str]]] = {
     "category": {
@@ -224,7 +225,12 @@ def build_vocabulary(products: Iterable[Product]) -> dict[str, Any]:
             _add(found, "size", size.strip().upper(), size)
         for material in _values(product, "material"):
             _add(found, "material", normalise(material), normalise(material))
+        for activity in _values(product, "activity"):
+            _add(found, "occasion", normalise(activity), normalise(activity))
         _add_product(found, product.name)
+    for occasion, terms in OCCASIONS.items():
+        for term in terms:
+            _add(found, "occasion", occasion, term)
     _add_synonyms(found)
     return {
         "about": "Catalog terms for the NLU pipeline; `cdp assistant vocabulary` "

@@ -12,6 +12,7 @@ from assistant.actions.platform import (
 )
 from assistant.actions.search import show_products, unavailable
 from assistant.actions.shopper import entity, price, profile_ref, verified
+from assistant.occasions import GIFT_EVENTS
 
 INTRO_OF_STAGE = {
     "orientation": "A few things shoppers like right now:",
@@ -53,30 +54,54 @@ class ActionRecommend(PlatformAction, Action):
 
 
 class ActionGiftIdeas(PlatformAction, Action):
+    """Gift ideas by who they are for, the occasion and the budget: products for
+    what the person does when the shopper names it ("loves hiking"), else the
+    shop's picks (a birthday says nothing about what to give)."""
+
     def name(self) -> str:
         return "action_gift_ideas"
 
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        recipient = str(entity(tracker, "recipient") or "").lower()
-        department = next(
-            (d for d, words in RECIPIENTS.items() if recipient in words), None
-        )
+        who, department = recipient_of(entity(tracker, "recipient"))
+        occasion = str(entity(tracker, "occasion") or "").strip()[:60]
         budget = price(entity(tracker, "max_price"))
         filters = {"category": department, "max_price": budget}
         try:
-            result = self.client.recommendations(
-                None, stage="orientation", filters=filters, limit=3
-            )
+            if occasion and occasion.lower() not in GIFT_EVENTS:
+                # Something the person does ("hiking"): products for it.
+                cards = self.client.search_products(occasion, filters, limit=3)
+            else:
+                cards = self.client.recommendations(
+                    None, stage="orientation", filters=filters, limit=3
+                ).cards
         except PlatformUnavailableError as exc:
             return unavailable(dispatcher, "gift ideas", exc)
-        if not result.cards:
+        if not cards:
             dispatcher.utter_message(
                 text="I found nothing in that budget. Shall I look a little higher?"
             )
             return []
-        who = f" for your {recipient}" if recipient else ""
-        limit = f" under ${budget:.0f}" if budget else ""
-        show_products(dispatcher, result.cards, f"Gift ideas{who}{limit}:")
-        return [SlotSet("shown", [c.sku for c in result.cards])]
+        heading = f"{occasion[:1].upper()}{occasion[1:]} gift ideas" if occasion else ""
+        heading = heading or "Gift ideas"
+        heading += f" for {who}" if who else ""
+        heading += f" under ${budget:.0f}" if budget else ""
+        show_products(dispatcher, cards, f"{heading}:")
+        return [SlotSet("shown", [c.sku for c in cards])]
+
+
+def recipient_of(value: Any) -> tuple[str, str | None]:
+    """Who a gift is for as the reply says it ("my mum" is "your mum", "a runner"
+    stays), and the shop's department their words point to, if any."""
+    said = [
+        w.removesuffix("'s").removesuffix("\u2019s")
+        for w in str(value or "").split()[:8]
+    ]
+    words = [w.lower() for w in said]
+    department = next(
+        (d for d, names in RECIPIENTS.items() if any(w in names for w in words)), None
+    )
+    if words[:1] in (["my"], ["our"]):
+        said = ["your", *said[1:]]
+    return " ".join(said), department

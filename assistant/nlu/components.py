@@ -42,7 +42,9 @@ from assistant.nlu.prices import PriceMatch, find_prices
 
 logger = logging.getLogger(__name__)
 
-CATALOG_ENTITIES = ("category", "color", "size", "material", "gender", "product")
+CATALOG_ENTITIES = (
+    "category", "color", "size", "material", "gender", "product", "occasion"
+)  # fmt: skip
 # The vocabulary the platform publishes as the catalog changes (core.settings).
 LIVE_VOCABULARY_ENV = "CDP_RASA__VOCABULARY_PATH"
 _FILE = "vocabulary.json"

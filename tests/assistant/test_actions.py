@@ -422,3 +422,56 @@ def test_a_returning_shopper_is_greeted_with_the_name_of_what_they_viewed(
 
     assert context["returning"] is True
     assert context["last_viewed"] == "Juno Jacket"
+
+
+def test_gift_ideas_for_my_mum_are_womens_products_in_the_budget(
+    platform: PlatformClient,
+) -> None:
+    from assistant.actions.recommend import ActionGiftIdeas
+
+    messages, events = run(ActionGiftIdeas(platform), make_tracker(
+        "gift ideas for my mum under 50",
+        [{"entity": "recipient", "value": "my mum"},
+         {"entity": "max_price", "value": 50.0}],
+        intent="gift_ideas",
+    ))  # fmt: skip
+
+    assert messages[0]["text"].startswith("Gift ideas for your mum under $50:")
+    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert shown
+    assert all(card and card.price <= 50 for card in shown)
+    assert all(card and card.categories[0].startswith("Women/") for card in shown)
+
+
+def test_gift_ideas_for_an_occasion_search_for_it(platform: PlatformClient) -> None:
+    from assistant.actions.recommend import ActionGiftIdeas
+
+    messages, events = run(ActionGiftIdeas(platform), make_tracker(
+        "a present for my husband's yoga practice",
+        [{"entity": "recipient", "value": "my husband's"},
+         {"entity": "occasion", "value": "yoga"}],
+        intent="gift_ideas",
+    ))  # fmt: skip
+
+    assert messages[0]["text"].startswith("Yoga gift ideas for your husband:")
+    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert shown
+    assert all(card and card.categories[0].startswith("Men/") for card in shown)
+
+
+def test_birthday_gift_ideas_are_the_shops_picks_for_the_recipient(
+    platform: PlatformClient,
+) -> None:
+    from assistant.actions.recommend import ActionGiftIdeas
+
+    messages, events = run(ActionGiftIdeas(platform), make_tracker(
+        "something for my girlfriend's birthday",
+        [{"entity": "recipient", "value": "my girlfriend"},
+         {"entity": "occasion", "value": "birthday"}],
+        intent="gift_ideas",
+    ))  # fmt: skip
+
+    assert messages[0]["text"].startswith("Birthday gift ideas for your girlfriend:")
+    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert shown
+    assert all(card and card.categories[0].startswith("Women/") for card in shown)

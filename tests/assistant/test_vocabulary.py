@@ -77,7 +77,10 @@ def test_export_adds_no_synonyms_for_what_the_catalog_lacks(
 
     vocabulary = export_vocabulary(session, tmp_path / "vocabulary.json")
 
-    every_term = json.dumps(vocabulary["entities"])
+    # Occasions are the shopper's language ("backpacking"), the same in every shop.
+    every_term = json.dumps(
+        {k: v for k, v in vocabulary["entities"].items() if k != "occasion"}
+    )
     assert "wristwatch" not in every_term
     assert "backpack" not in every_term
     assert "collection" not in every_term  # marketing categories are no kind
@@ -198,3 +201,19 @@ def test_a_stock_change_does_not_build_the_vocabulary_again(
     assert publisher.catalog_changed(session, [product]) is True
     assert builds == [1]
     assert "kayak" in json.loads(publisher.path.read_text())["entities"]["category"]
+
+
+def test_every_shop_knows_gift_occasions_and_its_own_activities(
+    session: Session, tmp_path: Path
+) -> None:
+    bag = make_product(
+        sku="GB1", name="Overnight Duffle", url_key="duffle",
+        categories=["Gear/Bags"], attributes={"activity": ["Travel", "Urban"]},
+    )  # fmt: skip
+    service.import_products(session, [bag])
+
+    occasions = export_vocabulary(session, tmp_path / "v.json")["entities"]["occasion"]
+
+    assert {"xmas", "secret santa"} <= set(occasions["christmas"])
+    assert "urban" in occasions  # the catalog's own activity
+    assert "trip" in occasions["travel"]
