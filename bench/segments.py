@@ -238,6 +238,10 @@ def main() -> None:
     definitions = membership.get_definitions()
     started = time.perf_counter()
     ids = populate(engine, args.profiles, now)
+    if engine.dialect.name == "postgresql":
+        # Statistics, as autovacuum gathers them on a live database; a fresh bulk
+        # load has none. (SQLite's planner does better without them here.)
+        db.analyze(engine)
     with Session(engine) as session:
         events = session.exec(select(func.count()).select_from(Event)).one()
     print(f"populated {len(ids):,} profiles, {events:,} events "
@@ -251,6 +255,8 @@ def main() -> None:
         started = time.perf_counter()
         membership.recompute_all(session)  # as a nightly repair: little changes
         again = time.perf_counter() - started
+    if engine.dialect.name == "postgresql":
+        db.analyze(engine)  # the memberships the recomputes wrote
 
     evaluate, refresh = [], []
     rng = random.Random(11)

@@ -83,3 +83,11 @@ def get_session() -> Iterator[Session]:
 def ping(engine: Engine | None = None) -> None:
     with (engine or get_engine()).connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def analyze(engine: Engine) -> None:
+    """Gather the planner's statistics now, as autovacuum (PostgreSQL) would some
+    time after a bulk load: with none, PostgreSQL may join a low-selectivity index
+    into a one-profile query (14 ms instead of 0.14 ms for a profile's events)."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
