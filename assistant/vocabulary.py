@@ -7,7 +7,7 @@ synonyms ("t-shirt" for tee, "grey" for gray) are added for values the catalog h
 a catalog without watches gets no watch words. Training reads the file, and the
 training fingerprint covers it: a changed catalog, once exported, retrains the model.
 The running assistant follows the catalog without training: the api publishes the
-vocabulary again when the catalog changes (``publish_vocabulary``) and the catalog
+vocabulary again when the catalog changes (``VocabularyPublisher``) and the catalog
 extractor reads the new file.
 """
 
@@ -131,27 +131,21 @@ def export_vocabulary(session: Session, path: Path = VOCABULARY_PATH) -> dict[st
     return vocabulary
 
 
-def publish_vocabulary(session: Session, path: Path) -> bool:
-    """Write the active catalog's vocabulary to the file the running assistant
-    follows (``CDP_RASA__VOCABULARY_PATH``) when it differs; True when written.
-
-    A new category, colour or product is then understood in the chat within
-    seconds, without training again: the catalog extractor is a dictionary, and the
-    classifiers do not depend on it. An empty catalog writes nothing, and the
-    assistant keeps the words it has."""
-    return VocabularyPublisher(path).publish(session)
-
-
 class VocabularyPublisher:
-    """Keeps the published vocabulary in step with the catalog for the api's index
-    poll. Most catalog changes are stock and prices; the vocabulary is built again
-    only when a change touches what it reads of a product."""
+    """Keeps the file the running assistant follows (``CDP_RASA__VOCABULARY_PATH``)
+    in step with the catalog, for the api's index poll: a new category, colour or
+    product is understood in the chat within seconds, without training again (the
+    catalog components are dictionaries). Most catalog changes are stock and
+    prices; the vocabulary is built again only when a change touches what it reads
+    of a product, and written only when it differs. An empty catalog writes
+    nothing, and the assistant keeps the words it has."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._read: dict[str, tuple[Any, ...]] | None = None  # sku: words_read(p)
 
     def publish(self, session: Session) -> bool:
+        """Write the active catalog's vocabulary if it differs; True when written."""
         products = catalog_service.list_active(session)
         self._read = {p.sku: words_read(p) for p in products}
         if not products:

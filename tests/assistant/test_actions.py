@@ -424,37 +424,43 @@ def test_a_returning_shopper_is_greeted_with_the_name_of_what_they_viewed(
     assert context["last_viewed"] == "Juno Jacket"
 
 
+def ask_for_gift_ideas(
+    platform: PlatformClient, text: str, **found: Any
+) -> tuple[str, list[ProductCard | None]]:
+    """The reply's first line and the products shown, for a gift_ideas message
+    with these entities."""
+    from assistant.actions.recommend import ActionGiftIdeas
+
+    tracker = make_tracker(
+        text,
+        [{"entity": name, "value": value} for name, value in found.items()],
+        intent="gift_ideas",
+    )
+    messages, events = run(ActionGiftIdeas(platform), tracker)
+    shown = [platform.product(sku) for sku in slots_of(events).get("shown", [])]
+    return messages[0]["text"].splitlines()[0], shown
+
+
 def test_gift_ideas_for_my_mum_are_womens_products_in_the_budget(
     platform: PlatformClient,
 ) -> None:
-    from assistant.actions.recommend import ActionGiftIdeas
+    heading, shown = ask_for_gift_ideas(
+        platform, "gift ideas for my mum under 50", recipient="my mum", max_price=50.0
+    )
 
-    messages, events = run(ActionGiftIdeas(platform), make_tracker(
-        "gift ideas for my mum under 50",
-        [{"entity": "recipient", "value": "my mum"},
-         {"entity": "max_price", "value": 50.0}],
-        intent="gift_ideas",
-    ))  # fmt: skip
-
-    assert messages[0]["text"].startswith("Gift ideas for your mum under $50:")
-    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert heading == "Gift ideas for your mum under $50:"
     assert shown
     assert all(card and card.price <= 50 for card in shown)
     assert all(card and card.categories[0].startswith("Women/") for card in shown)
 
 
 def test_gift_ideas_for_an_occasion_search_for_it(platform: PlatformClient) -> None:
-    from assistant.actions.recommend import ActionGiftIdeas
+    heading, shown = ask_for_gift_ideas(
+        platform, "a present for my husband's yoga practice",
+        recipient="my husband's", occasion="yoga",
+    )  # fmt: skip
 
-    messages, events = run(ActionGiftIdeas(platform), make_tracker(
-        "a present for my husband's yoga practice",
-        [{"entity": "recipient", "value": "my husband's"},
-         {"entity": "occasion", "value": "yoga"}],
-        intent="gift_ideas",
-    ))  # fmt: skip
-
-    assert messages[0]["text"].startswith("Yoga gift ideas for your husband:")
-    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert heading == "Yoga gift ideas for your husband:"
     assert shown
     assert all(card and card.categories[0].startswith("Men/") for card in shown)
 
@@ -462,16 +468,11 @@ def test_gift_ideas_for_an_occasion_search_for_it(platform: PlatformClient) -> N
 def test_birthday_gift_ideas_are_the_shops_picks_for_the_recipient(
     platform: PlatformClient,
 ) -> None:
-    from assistant.actions.recommend import ActionGiftIdeas
+    heading, shown = ask_for_gift_ideas(
+        platform, "something for my girlfriend's birthday",
+        recipient="my girlfriend", occasion="birthday",
+    )  # fmt: skip
 
-    messages, events = run(ActionGiftIdeas(platform), make_tracker(
-        "something for my girlfriend's birthday",
-        [{"entity": "recipient", "value": "my girlfriend"},
-         {"entity": "occasion", "value": "birthday"}],
-        intent="gift_ideas",
-    ))  # fmt: skip
-
-    assert messages[0]["text"].startswith("Birthday gift ideas for your girlfriend:")
-    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert heading == "Birthday gift ideas for your girlfriend:"
     assert shown
     assert all(card and card.categories[0].startswith("Women/") for card in shown)

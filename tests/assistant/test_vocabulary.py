@@ -16,7 +16,6 @@ from assistant.vocabulary import (
     build_vocabulary,
     dumps,
     export_vocabulary,
-    publish_vocabulary,
 )
 from catalog import service
 from catalog.models import Product, ProductCreate
@@ -144,11 +143,12 @@ def test_publishing_writes_the_vocabulary_again_only_when_the_catalog_changed(
     session: Session, tmp_path: Path
 ) -> None:
     path = tmp_path / "assistant" / "vocabulary.json"
+    publisher = VocabularyPublisher(path)
     service.import_products(session, [make_product()])
 
-    assert publish_vocabulary(session, path) is True
+    assert publisher.publish(session) is True
     first = path.stat().st_mtime_ns
-    assert publish_vocabulary(session, path) is False  # same catalog, same file
+    assert publisher.publish(session) is False  # same catalog, same file
     assert path.stat().st_mtime_ns == first
 
     kayak = make_product(
@@ -157,7 +157,7 @@ def test_publishing_writes_the_vocabulary_again_only_when_the_catalog_changed(
     )  # fmt: skip
     service.import_products(session, [kayak])
 
-    assert publish_vocabulary(session, path) is True
+    assert publisher.publish(session) is True
     entities = json.loads(path.read_text())["entities"]
     assert {"kayak", "kayaks"} <= set(entities["category"]["kayak"])
     assert "Riverline Touring Kayak" in entities["product"]
@@ -170,7 +170,7 @@ def test_publishing_an_empty_catalog_keeps_the_words_the_assistant_has(
     path = tmp_path / "vocabulary.json"
     path.write_text('{"entities": {"color": {"red": ["red"]}}}')
 
-    assert publish_vocabulary(session, path) is False
+    assert VocabularyPublisher(path).publish(session) is False
     assert json.loads(path.read_text())["entities"] == {"color": {"red": ["red"]}}
 
 
