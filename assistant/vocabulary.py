@@ -178,6 +178,7 @@ def words_read(product: Product) -> tuple[Any, ...]:
         tuple(_values(product, "color")),
         tuple(product.sizes),
         tuple(_values(product, "material")),
+        tuple(_values(product, "activity")),
     )
 
 

@@ -202,6 +202,13 @@ def test_a_stock_change_does_not_build_the_vocabulary_again(
     assert builds == [1]
     assert "kayak" in json.loads(publisher.path.read_text())["entities"]["category"]
 
+    product.attributes = {**product.attributes, "activity": ["Kayaking"]}
+    session.add(product)
+    session.commit()
+
+    assert publisher.catalog_changed(session, [product]) is True
+    assert "kayaking" in json.loads(publisher.path.read_text())["entities"]["occasion"]
+
 
 def test_every_shop_knows_gift_occasions_and_its_own_activities(
     session: Session, tmp_path: Path
