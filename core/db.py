@@ -52,7 +52,8 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if not connection.get_execution_options().get("cdp_reading"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -77,6 +78,25 @@ def create_tables(engine: Engine | None = None) -> None:
 def get_session() -> Iterator[Session]:
     """FastAPI dependency: one session per request."""
     with Session(get_engine()) as session:
+        yield session
+
+
+def reading(engine: Engine) -> Engine:
+    """The same engine and pool, for reads only: each statement commits on its own,
+    so a read costs no BEGIN and ROLLBACK round trips on PostgreSQL (on 0.6 ms of
+    loopback, a one-query lookup goes from three round trips to one), nor does it
+    wait for a writer's turn on SQLite. Statements see what was committed when each
+    began, which is what READ COMMITTED gives a transaction on PostgreSQL anyway.
+    Never write through it: each flushed row would commit alone."""
+    if engine.dialect.name == "sqlite":
+        # The driver is in autocommit already (see make_engine): begin nothing.
+        return engine.execution_options(cdp_reading=True)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def get_read_session() -> Iterator[Session]:
+    """FastAPI dependency for routes that only read."""
+    with Session(reading(get_engine())) as session:
         yield session
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import Session
 
 from core.auth import AdminOnly
-from core.db import get_session
+from core.db import get_read_session, get_session
 from profiles import cache, computed, service
 from profiles.identity import parse_ref
 from profiles.models import (
@@ -29,6 +29,7 @@ from segments import service as segments
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"], dependencies=[AdminOnly])
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 def to_public(session: Session, profile: Profile) -> ProfilePublic:
@@ -59,7 +60,7 @@ def to_public(session: Session, profile: Profile) -> ProfilePublic:
 
 
 @router.get("/{ref}", response_model=ProfilePublic)
-def read_profile(ref: str, session: SessionDep) -> Response:
+def read_profile(ref: str, session: ReadSessionDep) -> Response:
     """A profile by id or by any identity, e.g. ``email:ann@example.com``."""
     return Response(read_document(session, ref), media_type="application/json")
 
@@ -79,7 +80,7 @@ def read_document(session: Session, ref: str) -> str:
 @router.get("/{ref}/events", response_model=EventPage)
 def read_events(
     ref: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     type: Annotated[str | None, Query(description="track, page, identify, ...")] = None,
@@ -133,7 +134,7 @@ def delete_profile(ref: str, session: SessionDep) -> DeletionReport:
 
 
 @router.get("/{ref}/identity", response_model=IdentityExplanation)
-def explain_identity(ref: str, session: SessionDep) -> IdentityExplanation:
+def explain_identity(ref: str, session: ReadSessionDep) -> IdentityExplanation:
     """Why these identifiers belong together: every link and merge with its rule,
     source and triggering event, and what the rules refused."""
     profile = service.get_by_ref_or_raise(session, ref)

@@ -131,7 +131,12 @@ def client(
         with Session(engine) as session:
             yield session
 
+    def read_session_override() -> Iterator[Session]:
+        with Session(db.reading(engine)) as session:
+            yield session
+
     app.dependency_overrides[db.get_session] = session_override
+    app.dependency_overrides[db.get_read_session] = read_session_override
     app.state.recommender = recommender
     with TestClient(app) as test_client:
         yield test_client

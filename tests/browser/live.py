@@ -177,7 +177,12 @@ def serve_api(engine: Engine) -> Iterator[LiveApi]:
         with Session(engine) as session:
             yield session
 
+    def read_session_override() -> Iterator[Session]:
+        with Session(db.reading(engine)) as session:
+            yield session
+
     app.dependency_overrides[db.get_session] = session_override
+    app.dependency_overrides[db.get_read_session] = read_session_override
     port = free_port()
     recorder = Recorder(app)
     config = uvicorn.Config(

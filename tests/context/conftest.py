@@ -193,7 +193,12 @@ def api(
         with Session(engine) as session:
             yield session
 
+    def read_session_override() -> Iterator[Session]:
+        with Session(db.reading(engine)) as session:
+            yield session
+
     app.dependency_overrides[db.get_session] = session_override
+    app.dependency_overrides[db.get_read_session] = read_session_override
     with TestClient(
         app, client=(IP_STOCKHOLM, 50000), headers={"User-Agent": UA_ANDROID}
     ) as client:

@@ -146,3 +146,28 @@ def test_erasure_removes_the_person_and_the_profiles_merged_into_them(
         assert session.exec(select(Event.message_id)).all() == ["m-2"]
         assert len(session.exec(select(Identity)).all()) == 1
         assert len(session.exec(select(Profile)).all()) == 1
+
+
+def test_a_profile_read_does_not_wait_for_a_writer_and_sees_only_what_was_committed(
+    client: TestClient, engine: Engine
+) -> None:
+    drain(
+        Worker(engine, publish(order("o-1", "2026-10-02T10:00:00+00:00", 60.0, "Bags")))
+    )
+    with Session(engine) as writer:  # a worker batch, half done
+        profile = writer.exec(select(Profile)).one()
+        profile.traits = {**profile.traits, "first_name": "Ann"}
+        writer.add(profile)
+        writer.flush()  # on SQLite the writer now holds the database's write turn
+
+        response = client.get("/v1/profiles/customer_id:c-1", headers=bearer())
+
+        assert response.status_code == 200
+        assert "first_name" not in response.json()["traits"]
+        writer.commit()
+    assert (
+        client.get(
+            "/v1/profiles/customer_id:c-1/identity", headers=bearer()
+        ).status_code
+        == 200
+    )
