@@ -1,8 +1,10 @@
 """The assistant's vocabulary, built from the catalog.
 
-The catalog names the shop's categories, colours, sizes, materials, departments by
-gender and products; this module turns them into the terms the NLU pipeline's
-catalog extractor matches (``assistant/nlu/vocabulary.json``). A few plain English
+The catalog names the shop's categories, colours, sizes, materials, brands,
+departments by gender and products; this module turns them into the terms the NLU
+pipeline's catalog extractor matches (``assistant/nlu/vocabulary.json``), with the
+brands shoppers may ask for that the shop does not carry (``assistant/brands.py``)
+and the occasions they shop for (``assistant/occasions.py``). A few plain English
 synonyms ("t-shirt" for tee, "grey" for gray) are added for values the catalog has, so
 a catalog without watches gets no watch words. Training reads the file, and the
 training fingerprint covers it: a changed catalog, once exported, retrains the model.
@@ -22,6 +24,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from assistant.brands import OTHER_BRANDS
 from assistant.errors import EmptyCatalogError
 from assistant.nlu.catalog_terms import VOCABULARY_PATH, normalise, singular
 from assistant.occasions import OCCASIONS
@@ -38,7 +41,9 @@ MARKETING_ROOTS = frozenset({"collections", "promotions", "sale", "sales", "new"
 # synonyms give the plurals.
 PLURAL_ONLY_TERMS = frozenset({"top", "bottom", "short", "gear"})
 # When one term could be two things, the earlier entity keeps it.
-PRIORITY = ("product", "category", "material", "color", "gender", "size", "occasion")
+PRIORITY = (
+    "product", "category", "material", "brand", "color", "gender", "size", "occasion"
+)  # fmt: skip
 
 SYNONYMS: dict[str, dict[str, list[str]]] = {
     "category": {
@@ -179,6 +184,7 @@ def words_read(product: Product) -> tuple[Any, ...]:
         tuple(product.sizes),
         tuple(_values(product, "material")),
         tuple(_values(product, "activity")),
+        product.brand,
     )
 
 
@@ -210,6 +216,7 @@ def dumps(vocabulary: dict[str, Any]) -> str:
 
 def build_vocabulary(products: Iterable[Product]) -> dict[str, Any]:
     found: dict[str, dict[str, set[str]]] = {entity: {} for entity in PRIORITY}
+    brands: dict[str, str] = {}  # carried: casefolded name, spelling
     count = 0
     for product in products:
         count += 1
@@ -222,10 +229,16 @@ def build_vocabulary(products: Iterable[Product]) -> dict[str, Any]:
             _add(found, "material", normalise(material), normalise(material))
         for activity in _values(product, "activity"):
             _add(found, "occasion", normalise(activity), normalise(activity))
+        if product.brand:  # one spelling per brand: the first product's
+            brand = brands.setdefault(product.brand.casefold(), product.brand)
+            _add_brand(found, brand, [brand])
         _add_product(found, product.name)
     for occasion, terms in OCCASIONS.items():
         for term in terms:
             _add(found, "occasion", occasion, term)
+    for brand, terms in OTHER_BRANDS.items():
+        if brand.casefold() not in brands:
+            _add_brand(found, brand, terms)
     _add_synonyms(found)
     return {
         "about": "Catalog terms for the NLU pipeline; `cdp assistant vocabulary` "
@@ -240,6 +253,17 @@ def _add(
 ) -> None:
     if value:
         found[entity].setdefault(value, set()).add(normalise(term))
+
+
+def _add_brand(
+    found: dict[str, dict[str, set[str]]], brand: str, terms: list[str]
+) -> None:
+    """The brand as spelt where it came from, under its terms: "Levi's" also
+    as "levis", "The North Face" also as "north face"."""
+    for term in map(normalise, terms):
+        variants = {term, term.replace("'", ""), term.removeprefix("the ")}
+        for variant in variants:
+            _add(found, "brand", brand, variant)
 
 
 def _add_categories(found: dict[str, dict[str, set[str]]], paths: list[str]) -> None:

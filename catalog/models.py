@@ -13,6 +13,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Where exports put the brand: Google Shopping feeds and most shops say brand,
+# Magento manufacturer, Shopify vendor. The first one present is the brand.
+BRAND_ATTRIBUTES = ("brand", "manufacturer", "vendor")
+
+
+def brand_of(attributes: dict[str, Any]) -> str | None:
+    for key in BRAND_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
+
+
 class Variant(BaseModel):
     sku: str
     size: str | None = None
@@ -56,6 +71,10 @@ class Product(ProductBase, table=True):
         return _distinct(v.get("color") for v in self.variants)
 
     @property
+    def brand(self) -> str | None:
+        return brand_of(self.attributes)
+
+    @property
     def top_category(self) -> str:
         return self.categories[0] if self.categories else ""
 
@@ -87,6 +106,7 @@ class ProductPublic(BaseModel):
     in_stock: bool
     image: str | None
     attributes: dict[str, Any]
+    brand: str | None = None
     sizes: list[str]
     colors: list[str]
     review_count: int = 0
@@ -96,9 +116,10 @@ class ProductPublic(BaseModel):
 
     @classmethod
     def of(cls, product: Product) -> "ProductPublic":
-        derived = {"sizes", "colors", "variants"}
+        derived = {"sizes", "colors", "variants", "brand"}
         return cls(
             **product.model_dump(include=set(cls.model_fields) - derived),
+            brand=product.brand,
             sizes=product.sizes,
             colors=product.colors,
             variants=[VariantPublic.model_validate(v) for v in product.variants],

@@ -17,12 +17,30 @@ from catalog.models import (
     Product,
     ProductCreate,
     StockUpdate,
+    brand_of,
     utcnow,
 )
 
 
-def import_file(session: Session, path: Path, *, fmt: str) -> ImportReport:
-    return import_products(session, read_catalog(path, fmt))
+def import_file(
+    session: Session, path: Path, *, fmt: str, brand: str | None = None
+) -> ImportReport:
+    """``brand`` is the brand of the rows that name none, such as a shop's own
+    label, whose exports seldom say it."""
+    records = read_catalog(path, fmt)
+    if brand and brand.strip():
+        records = (with_brand(r, brand.strip()) for r in records)
+    return import_products(session, records)
+
+
+def with_brand(
+    record: ProductCreate | RowError, brand: str
+) -> ProductCreate | RowError:
+    if isinstance(record, RowError) or brand_of(record.attributes):
+        return record
+    return record.model_copy(
+        update={"attributes": {**record.attributes, "brand": brand}}
+    )
 
 
 def import_products(

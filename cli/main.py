@@ -66,6 +66,13 @@ def import_catalog(
             "(sample-data layout of simple products)",
         ),
     ] = "magento",
+    brand: Annotated[
+        str | None,
+        typer.Option(
+            help="brand of the products whose rows name none (brand, manufacturer "
+            "or vendor), such as the shop's own label"
+        ),
+    ] = None,
 ) -> None:
     """Import a product catalog; importing the same file again changes nothing."""
     from catalog import service
@@ -74,7 +81,7 @@ def import_catalog(
     db.create_tables()
     with Session(db.get_engine()) as session:
         try:
-            report = service.import_file(session, path, fmt=fmt)
+            report = service.import_file(session, path, fmt=fmt, brand=brand)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--format") from None
     typer.echo(
@@ -407,7 +414,7 @@ def demo(
     port: Annotated[int, typer.Option(help="port of the api and demo shop")] = 8000,
 ) -> None:
     """Start everything on the demo catalog and keep running until Ctrl-C."""
-    from catalog.demo import DEMO_CATALOG, DEMO_GEAR, DEMO_REVIEWS
+    from catalog.demo import DEMO_BRAND, DEMO_CATALOG, DEMO_GEAR, DEMO_REVIEWS
     from cli.assistant import train
     from cli.stack import Ports, Stack, tail
     from core import db
@@ -425,9 +432,9 @@ def demo(
         )
         stack.start_redis()
         typer.echo(f"2/5 catalog: importing {DEMO_CATALOG.relative_to(ROOT)}")
-        import_catalog(DEMO_CATALOG, "magento")
+        import_catalog(DEMO_CATALOG, "magento", DEMO_BRAND)
         for path in DEMO_GEAR:
-            import_catalog(path, "magento-simple")
+            import_catalog(path, "magento-simple", DEMO_BRAND)
         import_reviews(DEMO_REVIEWS)
         typer.echo("3/5 index: embedding the catalog")
         index_build()

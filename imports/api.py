@@ -32,13 +32,17 @@ def import_catalog(
     file: UploadFile,
     session: SessionDep,
     fmt: Annotated[str, Form(alias="format", description="magento")] = "magento",
+    brand: Annotated[
+        str | None,
+        Form(description="brand of the products whose rows name none", max_length=100),
+    ] = None,
 ) -> CatalogImportReport:
     """Import a product catalog export; importing the same file again changes
     nothing. Within seconds the recommender indexes the new products and the
     assistant knows their categories, colours, sizes and names."""
     with _saved(file) as path:
         try:
-            return catalog.import_file(session, path, fmt=fmt)
+            return catalog.import_file(session, path, fmt=fmt, brand=brand)
         except ValueError as exc:
             raise InvalidInputError(str(exc), loc=["body", "format"]) from None
 

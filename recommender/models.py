@@ -35,6 +35,7 @@ class Filters(BaseModel):
     )
     color: str | None = None
     size: str | None = None
+    brand: str | None = Field(default=None, description="e.g. 'Luma'; any case")
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
     in_stock: bool = True

@@ -520,6 +520,8 @@ def matches(product: Product, filters: Filters) -> bool:
         return False
     if filters.category and not _in_category(product, filters.category):
         return False
+    if filters.brand and (product.brand or "").casefold() != filters.brand.casefold():
+        return False
     if filters.color and not _has_variant(product, "color", filters.color, filters):
         return False
     return not (

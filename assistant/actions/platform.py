@@ -39,6 +39,7 @@ class ProductCard:
     variants: list[dict[str, Any]] = field(default_factory=list)
     review_count: int = 0
     rating: float | None = None
+    brand: str | None = None
 
     def line(self) -> str:
         return f"- {self.name}: {money(self.price, self.currency)}"
@@ -232,6 +233,7 @@ class PlatformClient:
             variants=list(product.get("variants") or []),
             review_count=int(product.get("review_count") or 0),
             rating=product.get("rating"),
+            brand=product.get("brand"),
         )
 
     @property

@@ -61,7 +61,8 @@ def availability(card: ProductCard) -> str:
 
 
 def details(card: ProductCard) -> str:
-    lines = [f"{card.name}, {money(card.price, card.currency)}: {availability(card)}."]
+    name = f"{card.name} by {card.brand}" if card.brand else card.name
+    lines = [f"{name}, {money(card.price, card.currency)}: {availability(card)}."]
     if card.colors:
         lines.append(f"Colours: {', '.join(card.colors)}.")
     material = card.attributes.get("material")

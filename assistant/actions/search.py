@@ -1,6 +1,7 @@
 """Product search and its refinement ("in blue", "cheaper", "only size M")."""
 
 import logging
+import string
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -21,7 +22,9 @@ from assistant.actions.shopper import (
 )
 
 logger = logging.getLogger(__name__)
-SEARCH_SLOTS = ("category", "gender", "color", "size", "min_price", "max_price")
+SEARCH_SLOTS = (
+    "category", "gender", "color", "size", "brand", "min_price", "max_price"
+)  # fmt: skip
 SHOWN = 3
 
 
@@ -82,8 +85,14 @@ class ActionSearchProducts(PlatformAction, Action):
     ) -> list[dict[str, Any]]:
         """Search, show, remember; ``empty`` is what to say when nothing is found,
         if something better than the general answer fits."""
+        brand_note = None
         try:
             cards = self.client.search_products(query, filters_of(slots), limit=SHOWN)
+            if not cards and slots.get("brand"):
+                brand_note = self._without_brand(query, slots)
+                cards = self.client.search_products(
+                    query, filters_of(slots), limit=SHOWN
+                )
         except PlatformUnavailableError as exc:
             return unavailable(dispatcher, "search", exc)
         # Only what changed: every event is stored and re-read with the conversation.
@@ -92,19 +101,34 @@ class ActionSearchProducts(PlatformAction, Action):
             for name, value in {**slots, "query": query}.items()
             if tracker.get_slot(name) != value
         ]
+        if not cards and brand_note:
+            dispatcher.utter_message(text=brand_note)
         if not cards and empty:
             dispatcher.utter_message(text=empty)
             return events
         if not cards:
             dispatcher.utter_message(response="utter_nothing_found")
             return [*events, SlotSet("shown", [])]
-        show_products(dispatcher, cards, "Here is what I found:")
+        if brand_note:
+            show_products(dispatcher, cards, f"{brand_note} Here is what we have:")
+        else:
+            show_products(dispatcher, cards, "Here is what I found:")
         self.client.track_quietly(
             profile_ref(tracker),
             "Products Searched",
             {"query": query, **filters_of(slots), **attribution(tracker)},
         )
         return [*events, SlotSet("shown", [c.sku for c in cards])]
+
+    def _without_brand(self, query: str, slots: dict[str, Any]) -> str:
+        """Nothing of the brand asked for: say whether the shop has the brand at
+        all, and search the same without it (``slots`` loses the brand)."""
+        brand = str(slots.pop("brand"))
+        slots["brand"] = None
+        name = string.capwords(brand) if brand.islower() else brand
+        if self.client.search_products(query, {"brand": brand}, limit=1):
+            return f"I found nothing from {name} for that."
+        return f"We don't carry {name}."
 
 
 class ActionRefineSearch(ActionSearchProducts):

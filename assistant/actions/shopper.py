@@ -17,7 +17,7 @@ IDENTITY_OF_CHANNEL = {
     "messenger": "messenger_id",
 }
 # The search slots, as the recommender's filter names.
-FILTER_SLOTS = ("category", "color", "size", "min_price", "max_price")
+FILTER_SLOTS = ("category", "color", "size", "brand", "min_price", "max_price")
 GENDER_DEPARTMENTS = {"women": "Women", "men": "Men", "woman": "Women", "man": "Men"}
 
 

@@ -43,7 +43,7 @@ from assistant.nlu.prices import PriceMatch, find_prices
 logger = logging.getLogger(__name__)
 
 CATALOG_ENTITIES = (
-    "category", "color", "size", "material", "gender", "product", "occasion"
+    "category", "color", "size", "material", "gender", "product", "occasion", "brand"
 )  # fmt: skip
 # The vocabulary the platform publishes as the catalog changes (core.settings).
 LIVE_VOCABULARY_ENV = "CDP_RASA__VOCABULARY_PATH"

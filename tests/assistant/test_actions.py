@@ -17,7 +17,7 @@ from assistant.actions.platform import (
 )
 from assistant.actions.search import ActionSearchProducts
 from catalog import service as catalog
-from catalog.demo import DEMO_GEAR
+from catalog.demo import DEMO_BRAND, DEMO_GEAR
 from tests.conftest import DEMO_CATALOG
 
 
@@ -107,9 +107,9 @@ def test_a_typed_payload_with_a_junk_price_is_ignored_not_used() -> None:
 @pytest.fixture
 def platform(client: TestClient, engine: Engine) -> PlatformClient:
     with Session(engine) as session:
-        catalog.import_file(session, DEMO_CATALOG, fmt="magento")
+        catalog.import_file(session, DEMO_CATALOG, fmt="magento", brand=DEMO_BRAND)
         for path in DEMO_GEAR:
-            catalog.import_file(session, path, fmt="magento-simple")
+            catalog.import_file(session, path, fmt="magento-simple", brand=DEMO_BRAND)
     return PlatformClient(base_url="http://testserver", http=client)
 
 
@@ -388,6 +388,47 @@ def test_the_action_server_can_load_and_copy_every_action() -> None:
     pickle.dumps(executor)
 
 
+def test_a_brand_the_shop_does_not_carry_is_named_and_its_own_products_shown(
+    platform: PlatformClient,
+) -> None:
+    messages, events = run(ActionSearchProducts(platform), make_tracker(
+        "any adidas shorts?", entities(brand="Adidas", category="shorts")
+    ))  # fmt: skip
+
+    [message] = messages
+    assert message["text"].startswith("We don't carry Adidas. Here is what we have:")
+    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert shown
+    assert all(card and "Shorts" in card.categories[0] for card in shown)
+    # "in blue" next refines the shorts shown, not a brand there is none of.
+    assert slots_of(events).get("brand") is None
+
+
+def test_a_brand_the_shop_carries_filters_the_search(platform: PlatformClient) -> None:
+    messages, events = run(ActionSearchProducts(platform), make_tracker(
+        "luma bags", entities(brand="luma", category="bag")
+    ))  # fmt: skip
+
+    assert messages[0]["text"].startswith("Here is what I found:")
+    assert slots_of(events)["brand"] == "luma"
+    shown = [platform.product(sku) for sku in slots_of(events)["shown"]]
+    assert shown
+    assert all(card and card.attributes["brand"] == "Luma" for card in shown)
+
+
+def test_a_carried_brand_with_nothing_matching_says_so(
+    platform: PlatformClient,
+) -> None:
+    # Luma has no watch under $10, and no other brand has one either.
+    messages, _ = run(ActionSearchProducts(platform), make_tracker(
+        "luma watch under 10",
+        entities(brand="Luma", category="watch", max_price="10"),
+    ))  # fmt: skip
+
+    assert messages[0]["text"] == "I found nothing from Luma for that."
+    assert messages[1]["response"] == "utter_nothing_found"
+
+
 def test_cheaper_than_the_cheapest_says_so(platform: PlatformClient) -> None:
     from assistant.actions.search import ActionRefineSearch
 
@@ -476,3 +517,16 @@ def test_birthday_gift_ideas_are_the_shops_picks_for_the_recipient(
     assert heading == "Birthday gift ideas for your girlfriend:"
     assert shown
     assert all(card and card.categories[0].startswith("Women/") for card in shown)
+
+
+def test_product_details_name_the_brand_price_and_sizes_in_stock(
+    platform: PlatformClient,
+) -> None:
+    from assistant.actions.products import details
+
+    card = platform.product("WJ06")
+    assert card is not None
+
+    assert details(card).startswith(
+        "Juno Jacket by Luma, $77.00: in stock in sizes XS, S, M, L, XL."
+    )

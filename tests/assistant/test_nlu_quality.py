@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 )
 # Entities a shopper's search is narrowed by: they must be found.
 SEARCH_ENTITIES = (
-    "category", "color", "size", "gender", "material", "product",
+    "category", "color", "size", "gender", "material", "brand", "product",
     "min_price", "max_price", "price_direction",
 )  # fmt: skip
 
@@ -103,7 +103,7 @@ def test_cross_validation_finds_the_catalogs_words(
     cross_validation: dict[str, Any],
 ) -> None:
     entities = cross_validation["entities"]
-    catalog = ("category", "color", "size", "gender", "material", "product")
+    catalog = ("category", "color", "size", "gender", "material", "brand", "product")
     missed = {
         name: entities.get(name, {}).get("f1-score", 0.0)
         for name in catalog

@@ -224,3 +224,50 @@ def test_every_shop_knows_gift_occasions_and_its_own_activities(
     assert {"xmas", "secret santa"} <= set(occasions["christmas"])
     assert "urban" in occasions  # the catalog's own activity
     assert "trip" in occasions["travel"]
+
+
+def test_brands_the_shop_carries_come_from_the_catalog_and_others_from_the_list(
+    session: Session, tmp_path: Path
+) -> None:
+    service.import_products(
+        session,
+        [
+            make_product(sku="A1", url_key="a1", attributes={"manufacturer": "LEVI'S"}),
+            make_product(
+                sku="A2", name="Other Tee", url_key="a2", attributes={"brand": "Levi's"}
+            ),
+            make_product(
+                sku="A3",
+                name="Third Tee",
+                url_key="a3",
+                attributes={"vendor": "Riverline"},
+            ),
+        ],
+    )
+
+    brands = export_vocabulary(session, tmp_path / "v.json")["entities"]["brand"]
+
+    # Carried: the catalog's spelling, one value whatever the case, no list duplicate.
+    assert brands["LEVI'S"] == ["levi's", "levis"]
+    assert "Levi's" not in brands
+    assert brands["Riverline"] == ["riverline"]
+    # Not carried, but a shopper may ask for it.
+    assert brands["The North Face"] == ["north face", "the north face"]
+    assert "adidas" in brands["Adidas"]
+
+
+def test_a_new_brand_in_the_catalog_publishes_the_vocabulary_again(
+    session: Session, tmp_path: Path
+) -> None:
+    service.import_products(session, [make_product()])
+    publisher = VocabularyPublisher(tmp_path / "v.json")
+    publisher.publish(session)
+    product = session.get(Product, "WJ99")
+    assert product is not None
+
+    product.attributes = {**product.attributes, "brand": "Riverline"}
+    session.add(product)
+    session.commit()
+
+    assert publisher.catalog_changed(session, [product]) is True
+    assert "Riverline" in json.loads(publisher.path.read_text())["entities"]["brand"]

@@ -2,6 +2,7 @@ from sqlmodel import Session
 
 from catalog import service
 from catalog.importers import read_magento
+from catalog.models import ProductCreate
 from tests.conftest import DEMO_CATALOG
 
 
@@ -34,3 +35,17 @@ def test_get_many_finds_the_parent_of_a_variant_sku(session: Session) -> None:
     assert found["WJ06-M-Blue"].sku == "WJ06"
     assert found["WJ06"].name == "Juno Jacket"
     assert "NOPE" not in found
+
+
+def test_a_default_brand_leaves_the_brand_a_row_names(session: Session) -> None:
+    own, other = (
+        ProductCreate(sku=sku, name=sku, url_key=sku, price=10.0, attributes=attributes)
+        for sku, attributes in (("OWN", {}), ("OTHER", {"manufacturer": "Riverline"}))
+    )
+
+    service.import_products(
+        session, [service.with_brand(own, "Luma"), service.with_brand(other, "Luma")]
+    )
+
+    assert service.get_or_raise(session, "OWN").brand == "Luma"
+    assert service.get_or_raise(session, "OTHER").brand == "Riverline"

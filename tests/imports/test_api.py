@@ -102,3 +102,19 @@ def test_import_catalog_upload_twice_changes_nothing_the_second_time(
     assert first.status_code == 200, first.text
     assert (first.json()["created"], second.json()["unchanged"]) == (147, 147)
     assert client.get("/v1/products/WJ06").json()["name"] == "Juno Jacket"
+
+
+def test_catalog_rows_without_a_brand_get_the_one_the_upload_names(
+    client: TestClient,
+) -> None:
+    rows = DEMO_CATALOG.read_text(encoding="utf-8")
+
+    response = client.post(
+        "/v1/imports/catalog",
+        files={"file": ("products.csv", rows.encode())},
+        data={"brand": "Luma"},
+        headers=bearer(),
+    )
+
+    assert response.status_code == 200, response.text
+    assert client.get("/v1/products/WJ06").json()["brand"] == "Luma"

@@ -88,3 +88,17 @@ def test_an_unknown_sku_is_a_404_naming_it(client: TestClient) -> None:
 
     assert response.status_code == 404
     assert response.json()["detail"][0]["loc"] == ["query", "sku"]
+
+
+def test_search_by_brand_finds_only_that_brand_in_any_case(client: TestClient) -> None:
+    def search(brand: str) -> list[dict]:
+        response = client.get(
+            "/v1/products/search", params={"q": "running shorts", "brand": brand}
+        )
+        assert response.status_code == 200, response.text
+        return [item["product"] for item in response.json()["items"]]
+
+    luma = search("LUMA")
+    assert luma
+    assert {p["brand"] for p in luma} == {"Luma"}
+    assert search("Adidas") == []
