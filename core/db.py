@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, Insert, Table, event, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, create_engine
 
 from core.settings import get_settings
@@ -98,6 +99,47 @@ def get_read_session() -> Iterator[Session]:
     """FastAPI dependency for routes that only read."""
     with Session(reading(get_engine())) as session:
         yield session
+
+
+# From this many rows, COPY beats a multi-row INSERT on PostgreSQL by several times:
+# it sends the rows as one stream, without a parameter per value.
+COPY_FROM = 500
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
+    """Insert many rows of plain values (text, numbers, booleans, times) in the
+    session's transaction: COPY on PostgreSQL for large batches, such as a full
+    recompute's memberships; an INSERT otherwise."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        session.execute(insert(table), rows)
+        return
+    session.flush()
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    raw = session.connection().connection.dbapi_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
+def upsert(session: Session, table: Table) -> Insert:
+    """An INSERT that replaces the non-key columns of a row whose primary key is
+    taken (PostgreSQL and SQLite share the syntax)."""
+    return _upsert(session.get_bind().dialect.name, table)
+
+
+@lru_cache(maxsize=32)
+def _upsert(dialect: str, table: Table) -> Insert:
+    make = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    statement = make(table)
+    keys = [c.name for c in table.primary_key.columns]
+    replaced = {c.name: statement.excluded[c.name] for c in table.columns}
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={k: v for k, v in replaced.items() if k not in keys}
+    )
 
 
 def ping(engine: Engine | None = None) -> None:

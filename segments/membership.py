@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from context import service as context_data
+from core import db
 from core.settings import get_settings
-from profiles import service as profiles
 from profiles.models import Profile
-from profiles.service import OrderFigures, ProfileFacts
+from profiles.service import ProfileFacts
+from segments import facts
 from segments.definitions import (
     Definitions,
     Facts,
@@ -27,8 +28,6 @@ from segments.definitions import (
 )
 from segments.errors import SegmentNotFoundError
 from segments.models import (
-    ProfilePrediction,
-    ProfileState,
     SegmentChange,
     SegmentMember,
     SegmentRecheck,
@@ -85,23 +84,23 @@ def evaluate(
     The caller commits."""
     now = now or datetime.now(UTC)
     definitions = definitions or get_definitions()
-    rows = profiles.list_profile_facts(session, sorted(set(profile_ids)))
-    live = [p for p in rows if p.merged_into is None]
-    facts = load_facts(session, live, definitions, now=now)
-    current = _memberships(session, [p.id for p in rows])
+    found = facts.read(session, sorted(set(profile_ids)), definitions, now=now)
+    _add_context(session, found, definitions, now)
     known = {s.name for s in definitions.segments}
     changes = _Changes(reason=reason, now=now)
-    for profile in rows:
-        was = current.get(profile.id, set())
-        if profile.merged_into is not None:
-            changes.move(profile.id, set(), was, f"merged into {profile.merged_into}")
-            changes.recheck[profile.id] = None
+    for profile_id, snapshot in sorted(found.items()):
+        was = set(snapshot.segments)
+        changes.stored[profile_id] = snapshot.recheck_due
+        merged_into = snapshot.profile.merged_into
+        if merged_into is not None:
+            changes.move(profile_id, set(), was, f"merged into {merged_into}")
+            changes.recheck[profile_id] = None
             continue
-        fact = facts[profile.id]
+        fact = snapshot.facts
         inside = {s.name for s in definitions.segments if s.test(fact)}
         was &= known  # a segment no longer defined is emptied by a recompute
-        changes.move(profile.id, inside - was, was - inside)
-        changes.recheck[profile.id] = min(
+        changes.move(profile_id, inside - was, was - inside)
+        changes.recheck[profile_id] = min(
             (t for t in fact.changes if t > now), default=None
         )
     return changes.write(session)
@@ -117,6 +116,7 @@ class _Changes:
     exited: dict[str, set[str]] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     recheck: dict[str, datetime | None] = field(default_factory=dict)
+    stored: dict[str, datetime | None] = field(default_factory=dict)  # read before
 
     def move(
         self, profile_id: str, entered: set[str], exited: set[str], reason: str = ""
@@ -142,40 +142,27 @@ class _Changes:
                     col(SegmentMember.segment).in_(sorted(segments)),
                 )
             )
-        if self.entered:
-            session.execute(insert(SegmentMember.__table__), self.entered)
-        if self.history:
-            session.execute(insert(SegmentChange.__table__), self.history)
+        db.insert_rows(session, SegmentMember.__table__, self.entered)
+        db.insert_rows(session, SegmentChange.__table__, self.history)
         self._write_rechecks(session)
         return Moves(len(self.entered), sum(len(s) for s in self.exited.values()))
 
     def _write_rechecks(self, session: Session) -> None:
-        ids = sorted(self.recheck)
-        if not ids:
-            return
-        stored = dict(
-            session.exec(
-                select(SegmentRecheck.profile_id, SegmentRecheck.due_at).where(
-                    col(SegmentRecheck.profile_id).in_(ids)
-                )
-            ).all()
-        )
-        stale = [
-            p for p in ids
-            if p in stored and (self.recheck[p] is None
-                                or _aware(stored[p]) != self.recheck[p])
-        ]  # fmt: skip
-        if stale:
+        changed = [p for p, due in self.recheck.items() if self.stored.get(p) != due]
+        cleared = sorted(p for p in changed if self.recheck[p] is None)
+        if cleared:
             session.execute(
-                delete(SegmentRecheck).where(col(SegmentRecheck.profile_id).in_(stale))
+                delete(SegmentRecheck).where(
+                    col(SegmentRecheck.profile_id).in_(cleared)
+                )
             )
-        new = [
+        due = [
             {"profile_id": p, "due_at": self.recheck[p]}
-            for p in ids
-            if self.recheck[p] is not None and (p not in stored or p in stale)
+            for p in sorted(changed)
+            if self.recheck[p] is not None
         ]
-        if new:
-            session.execute(insert(SegmentRecheck.__table__), new)
+        if due:
+            session.execute(db.upsert(session, SegmentRecheck.__table__), due)
 
 
 def recheck_due(
@@ -234,64 +221,33 @@ def load_facts(
     *,
     now: datetime,
 ) -> dict[str, Facts]:
-    """What the segments test, for many profiles, in one query per kind of fact."""
-    ids = [p.id for p in rows]
-    if not ids:
-        return {}
-    since = now - definitions.window if definitions.window is not None else None
-    events = profiles.list_events_of(
-        session, ids, names=sorted(definitions.event_names), since=since
-    )
-    orders = profiles.list_orders_of(session, ids)
-    consents = profiles.granted_purposes_of(session, ids)
-    states = {
-        s.profile_id: s
-        for s in session.exec(
-            select(ProfileState).where(col(ProfileState.profile_id).in_(ids))
-        )
-    }
-    predicted = {
-        p.profile_id: {"propensity_30d": p.propensity_30d, "clv": p.clv}
-        for p in session.exec(
-            select(ProfilePrediction).where(col(ProfilePrediction.profile_id).in_(ids))
-        )
-    }
-    context, context_changes = _context(session, ids, definitions, now)
-    facts = {}
-    for profile in rows:
-        by_name: dict[str, list[tuple[datetime, dict]]] = {}
-        for name, at, properties in events[profile.id]:
-            by_name.setdefault(name, []).append((at, properties))
-        facts[profile.id] = Facts(
-            now=now,
-            traits=profile.traits or {},
-            computed=_computed(profile, orders[profile.id], now),
-            events=by_name,
-            state=_labels(states.get(profile.id)),
-            predictions=predicted.get(profile.id, {}),
-            consents=consents[profile.id],
-            context=context.get(profile.id, {}),
-            context_changes=context_changes,
-        )
-    return facts
+    """What the segments test, for many profiles, in one query."""
+    found = facts.read(session, [p.id for p in rows], definitions, now=now)
+    _add_context(session, found, definitions, now)
+    return {p.id: found[p.id].facts for p in rows if p.id in found}
 
 
-def _context(
-    session: Session, ids: list[str], definitions: Definitions, now: datetime
-) -> tuple[dict[str, dict], dict[str, datetime]]:
+def _add_context(
+    session: Session,
+    found: dict[str, facts.Snapshot],
+    definitions: Definitions,
+    now: datetime,
+) -> None:
     """Context snapshots, only when a segment tests one, and only the kinds of
     facts tested; with when weather and traffic are next asked for again."""
-    if not definitions.context_facts:
-        return {}, {}
+    if not definitions.context_facts or not found:
+        return
     snapshots = context_data.snapshots(
-        session, ids, now=now, facts=definitions.context_facts
+        session, sorted(found), now=now, facts=definitions.context_facts
     )
     settings = get_settings().context
     changes = {
         "weather": now + timedelta(seconds=settings.weather_seconds),
         "traffic": now + timedelta(seconds=settings.traffic_seconds),
     }
-    return snapshots, changes
+    for profile_id, snapshot in found.items():
+        snapshot.facts.context = snapshots.get(profile_id, {})
+        snapshot.facts.context_changes = changes
 
 
 def list_segments(session: Session) -> list[tuple[str, str, int]]:
@@ -361,16 +317,6 @@ def movements(
     return list(session.exec(statement.order_by(col(SegmentChange.at).desc())).all())
 
 
-def _memberships(session: Session, ids: list[str]) -> dict[str, set[str]]:
-    current: dict[str, set[str]] = {}
-    statement = select(SegmentMember.profile_id, SegmentMember.segment).where(
-        col(SegmentMember.profile_id).in_(ids)
-    )
-    for profile_id, segment in session.exec(statement):
-        current.setdefault(profile_id, set()).add(segment)
-    return current
-
-
 def _drop_undefined(session: Session, definitions: Definitions, now: datetime) -> Moves:
     known = [s.name for s in definitions.segments]
     gone = session.exec(
@@ -384,38 +330,3 @@ def _drop_undefined(session: Session, definitions: Definitions, now: datetime) -
         session.delete(member)
     session.commit()
     return Moves(0, len(gone))
-
-
-def _computed(
-    profile: ProfileFacts, orders: list[OrderFigures], now: datetime
-) -> dict[str, float | None]:
-    completed = [o for o in orders if o.status == "completed"]
-    revenue = sum(o.total for o in completed)
-    last_order = max((_aware(o.placed_at) for o in completed), default=None)
-    return {
-        "order_count": float(len(completed)),
-        "revenue": revenue,
-        "average_order_value": revenue / len(completed) if completed else None,
-        "days_since_last_order": _days(now, last_order),
-        "days_since_last_seen": _days(now, profile.last_seen_at),
-        "days_since_created": _days(now, profile.created_at),
-    }
-
-
-def _labels(state: ProfileState | None) -> dict[str, str | None]:
-    if state is None:
-        return {}
-    return {
-        label: getattr(state, label, None)
-        for label in ("stage", "retention", "customer_type", "persuasion_type")
-    }
-
-
-def _days(now: datetime, then: datetime | None) -> float | None:
-    if then is None:
-        return None
-    return max((now - _aware(then)).total_seconds() / 86400, 0.0)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

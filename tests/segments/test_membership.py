@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from events.worker import Worker
 from profiles import service as profiles
-from profiles.models import IdentityType
+from profiles.models import Consent, ConsentStatus, IdentityType, Order
 from segments import membership
 from segments.models import (
     ProfilePrediction,
@@ -207,6 +207,47 @@ def test_recompute_all_matches_incremental_and_empties_removed_segments(
     assert again.entered == 2
     assert (dropped.exited, dropped.entered) == (2, 2)
     assert reasons == ["segment removed", "segment removed"]
+
+
+def test_a_recompute_of_many_profiles_writes_every_entry_and_its_history(
+    segment_file: Path, client: TestClient, engine: Engine
+) -> None:
+    # Enough entries for the bulk path (COPY on PostgreSQL), with consent given
+    # by everyone and an order by every third person.
+    people = 400
+    with Session(engine) as session:
+        for n in range(people):
+            profile = profiles.resolve(
+                session, [(IdentityType.customer_id, f"c-{n}")], source="crm"
+            )
+            granted = ConsentStatus.granted
+            session.add(
+                Consent(
+                    profile_id=profile.id, purpose="email_marketing", status=granted
+                )
+            )
+            if n % 3 == 0:
+                placed = {"placed_at": NOW, "changed_at": NOW}
+                session.add(
+                    Order(
+                        profile_id=profile.id, order_id=f"o-{n}", total=150.0, **placed
+                    )
+                )
+        session.commit()
+
+        moves = membership.recompute_all(session)
+        members = session.exec(select(SegmentMember)).all()
+        entries = session.exec(
+            select(SegmentChange).where(SegmentChange.entered == True)  # noqa: E712
+        ).all()
+
+    buyers = len(range(0, people, 3))
+    assert moves.entered == people + buyers
+    assert sorted({m.segment for m in members}) == ["buyers", "opted_in"]
+    assert len(members) == len(entries) == people + buyers
+    assert {e.reason for e in entries} == {"full recompute"}
+    assert names(segments_of(client, "customer_id:c-0")) == ["buyers", "opted_in"]
+    assert names(segments_of(client, "customer_id:c-1")) == ["opted_in"]
 
 
 def test_a_mistake_in_an_edited_file_keeps_the_last_good_segments(
