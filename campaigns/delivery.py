@@ -2,12 +2,16 @@
 signed JSON posts, chat and WhatsApp through the channels. A send is delivered at
 least once and recorded once.
 
-A pending send is taken, delivered and marked sent in its own transaction, with
-its impression (the id of the send) and the ``Promotion Viewed`` exposure that
-persuasion types learn from. A failure that may pass (the server is away, a 4xx
-temporary SMTP answer, an HTTP 5xx or 429) is tried again after 1, 4, 16, 64
-minutes and so on, ``max_attempts`` times in all; a permanent one (an address
-the server refuses, an HTTP 4xx) gives up at once. A worker that stops between
+The pending sends are read, then delivered with no transaction open: a channel
+call may take seconds, and a chat campaign's goes through the assistant back into
+the api, which must not wait for this worker's write lock. Each send is then
+marked sent in a transaction of its own, with its impression (the id of the send)
+and the ``Promotion Viewed`` exposure that persuasion types learn from.
+
+A failure that may pass (the server is away, a 4xx temporary SMTP answer, an HTTP
+5xx or 429) is tried again after 1, 4, 16, 64 minutes and so on, ``max_attempts``
+times in all; a permanent one (an address the server refuses, an HTTP 4xx) gives up
+at once. A worker that stops between
 the server's acceptance and the commit delivers the message again on restart:
 the mail carries the same Message-ID and the webhook the same Idempotency-Key,
 so the receiving side can tell.
@@ -67,20 +71,29 @@ def deliver_due(
                col(CampaignSend.campaign).in_(sorted(running)))
         .order_by(col(CampaignSend.next_attempt_at)).limit(limit)
     ).all()  # fmt: skip
+    for taken in sends:
+        session.expunge(taken)  # keeps what was read, with no transaction behind it
+    session.commit()  # ends the read (on SQLite, the write lock)
     delivered = 0
-    for send in sends:
+    for taken in sends:
+        failure: DeliveryError | None = None
         try:
-            deliver(send, running[send.campaign].spec.placement)
+            deliver(taken, running[taken.campaign].spec.placement)
         except DeliveryError as exc:
-            _failed(session, send, str(exc), now, permanent=exc.permanent)
-            continue
+            failure = exc
         except Exception as exc:
             # A message that breaks delivery itself is given up, with the reason,
             # so that it cannot hold the messages behind it.
             logger.exception(
-                "campaign message could not be built", extra={"send": send.id}
+                "campaign message could not be built", extra={"send": taken.id}
             )
-            _failed(session, send, f"{type(exc).__name__}: {exc}", now, permanent=True)
+            failure = DeliveryError(f"{type(exc).__name__}: {exc}", permanent=True)
+        send = session.get(CampaignSend, taken.id)
+        if send is None or send.status != "pending":
+            session.commit()
+            continue  # removed meanwhile (an erased profile): nothing to record
+        if failure is not None:
+            _failed(session, send, str(failure), now, permanent=failure.permanent)
             continue
         send.status, send.sent_at, send.attempts = "sent", now, send.attempts + 1
         send.reason = ""

@@ -197,11 +197,13 @@ def open_conversation(
             "a person has this conversation; campaigns wait until it is released",
             loc=["path", "sender"],
         )
-    replies = rasa.trigger_intent(
-        sender, "campaign_nudge",
-        {"campaign_id": campaign_id, "product": products,
-         **({"message": message} if message else {})},
-    )  # fmt: skip
+    # Rasa's short form ({"product": [...]}) would make one entity whose value is
+    # the whole list: one entity per product, as the NLU gives them.
+    entities = [{"entity": "campaign_id", "value": campaign_id}]
+    entities += [{"entity": "product", "value": sku} for sku in products]
+    if message:
+        entities.append({"entity": "message", "value": message})
+    replies = rasa.trigger_intent(sender, "campaign_nudge", entities)
     for reply in replies:
         client.rpush(outbox(channel, sender), json.dumps(reply))
     inbox.wake(client, channel, sender)

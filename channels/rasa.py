@@ -57,7 +57,7 @@ class RasaClient:
         return dict(response.json())
 
     def trigger_intent(
-        self, sender: str, intent: str, entities: dict[str, Any]
+        self, sender: str, intent: str, entities: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """Open or continue a conversation from our side (a campaign); returns what
         the assistant said, for the channel to deliver."""

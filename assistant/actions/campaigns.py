@@ -21,10 +21,17 @@ class ActionCampaignNudge(PlatformAction, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         campaign = entity(tracker, "campaign_id")
-        skus = [
-            str(e.get("value"))
+        values = [
+            e.get("value")
             for e in tracker.latest_message.get("entities", [])
             if e.get("entity") == "product"
+        ]
+        # A trigger in Rasa's short form ({"product": [...]}) gives one list.
+        skus = [
+            str(sku)
+            for value in values
+            for sku in (value if isinstance(value, list) else [value])
+            if sku not in (None, "")
         ]
         try:
             cards = [c for c in (self.client.product(s) for s in skus[:3]) if c]

@@ -355,6 +355,24 @@ def test_a_campaign_nudge_names_the_products_and_goes_on_the_profile(
     assert found["Product Added"]["campaign_id"] == "spring-jackets"
 
 
+def test_a_nudge_triggered_in_rasas_short_form_still_shows_its_products(
+    platform: PlatformClient,
+) -> None:
+    from assistant.actions.campaigns import ActionCampaignNudge
+
+    # {"product": ["WJ06", "WJ04"]} in a trigger becomes one entity with a list.
+    nudge = [{"entity": "campaign_id", "value": "spring-jackets"},
+             {"entity": "product", "value": ["WJ06", "WJ04"]}]  # fmt: skip
+    messages, events = run(ActionCampaignNudge(platform), make_tracker(
+        "", nudge, intent="campaign_nudge"
+    ))  # fmt: skip
+
+    assert messages[0]["text"].startswith(
+        "Still deciding between the Juno Jacket and the Ingrid Running Jacket?"
+    )
+    assert slots_of(events)["shown"] == ["WJ06", "WJ04"]
+
+
 def test_a_nudge_waits_while_a_person_has_the_conversation(client: TestClient) -> None:
     from tests.conftest import bearer
 

@@ -47,7 +47,7 @@ class ScriptedAssistant:
         return self.answers.get(text, [{"text": "Sorry, I did not get that."}])
 
     def trigger_intent(
-        self, sender: str, intent: str, entities: dict[str, Any]
+        self, sender: str, intent: str, entities: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         return self.answers.get(f"/{intent}", [])
 

@@ -138,6 +138,14 @@ def echo(sender: str, text: str) -> list[dict[str, Any]]:
     return [{"recipient_id": sender, "text": f"You said: {text}"}]
 
 
+def as_rasa_entities(entities: Any) -> list[dict[str, Any]]:
+    """The entities a trigger-intent call puts on the tracker: a list as given, and
+    the short form {"name": value} as one entity per key, a list value included."""
+    if isinstance(entities, dict):
+        return [{"entity": name, "value": value} for name, value in entities.items()]
+    return list(entities or [])
+
+
 class FakeRasa(_Server):
     """Rasa's REST channel: answers each message with what ``reply`` returns; a
     trigger-intent call is answered with the ``message`` entity it carries."""
@@ -146,15 +154,22 @@ class FakeRasa(_Server):
         super().__init__()
         self.received: list[dict[str, Any]] = []
         self.reply: Callable[[str, str], list[dict[str, Any]]] = echo
-        # (sender, intent, entities) of each trigger-intent call (campaigns).
-        self.triggered: list[tuple[str, str, dict[str, Any]]] = []
+        # (sender, intent, entities) of each trigger-intent call (campaigns), the
+        # entities as Rasa puts them on the tracker.
+        self.triggered: list[tuple[str, str, list[dict[str, Any]]]] = []
+        # Called while a trigger is answered, as Rasa's actions call the api then.
+        self.while_triggered: Callable[[], None] = lambda: None
 
     def answer(self, path: str, headers: dict[str, str], body: Any) -> Reply:
         route = path.split("?", 1)[0]
         if route.startswith("/conversations/") and route.endswith("/trigger_intent"):
             sender = route.split("/")[2]
-            self.triggered.append((sender, body["name"], body.get("entities") or {}))
-            said = body.get("entities", {}).get("message") or "(nudge)"
+            entities = as_rasa_entities(body.get("entities"))
+            self.triggered.append((sender, body["name"], entities))
+            self.while_triggered()
+            said = next(
+                (e["value"] for e in entities if e["entity"] == "message"), "(nudge)"
+            )
             return Reply(body={"messages": [{"recipient_id": sender, "text": said}]})
         if route != "/webhooks/rest/webhook":
             return Reply(404, body={"message": "not found"})

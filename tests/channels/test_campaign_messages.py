@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, create_engine
+from sqlmodel import Session, select
 
 from campaigns import service
 from campaigns.definitions import CampaignFolder
@@ -19,6 +19,7 @@ from campaigns.worker import CampaignWorker
 from channels import handover
 from channels.worker import ChannelWorker
 from core.settings import get_settings
+from profiles.models import Profile
 from tests.campaigns.test_journeys import apply, event, sends_of
 from tests.channels.conftest import drain
 from tests.channels.fakes import FakeGraph, FakeRasa
@@ -52,9 +53,13 @@ def test_chat_campaign_opens_the_conversation_and_counts_the_order(
         "Still looking at the Chaz Kangeroo Hoodie? I can compare it with similar "
         "ones or help with the size."
     )
+    # One entity per product: the assistant's nudge reads each as a product.
     assert rasa.triggered == [
-        ("v-1", "campaign_nudge",
-         {"campaign_id": "comparison_chat", "product": ["MH01"], "message": line}),
+        ("v-1", "campaign_nudge", [
+            {"entity": "campaign_id", "value": "comparison_chat"},
+            {"entity": "product", "value": "MH01"},
+            {"entity": "message", "value": line},
+        ]),
     ]  # fmt: skip
     # What the chat box shows on its next poll.
     waiting = handover.take_agent_replies(client, "web", "v-1")
@@ -75,6 +80,40 @@ def test_chat_campaign_opens_the_conversation_and_counts_the_order(
     assert (results.impressions, results.conversions, results.revenue) == (
         1, 1, 52.0,
     )  # fmt: skip
+
+
+def test_the_store_takes_writes_while_a_chat_campaign_is_being_delivered(
+    meta_env: str, engine: Engine, rasa: FakeRasa, shipped: CampaignFolder,
+    stocked: None, redis_client: redis.Redis,
+) -> None:  # fmt: skip
+    """The assistant's actions call the api while the campaign worker waits for
+    Rasa; on SQLite a worker holding its write lock then made them wait 30 s."""
+    client = viewed_three_times(engine)
+    # The api's writes, in another connection that waits at most half a second.
+    url = engine.url.render_as_string(hide_password=False)
+    other = create_engine(url, connect_args={"timeout": 0.5} if url.startswith(
+        "sqlite") else {})  # fmt: skip
+    refused: list[Exception] = []
+
+    def write_as_the_api() -> None:
+        try:
+            with Session(other) as session:
+                profile = session.exec(select(Profile)).one()
+                profile.traits = {**profile.traits, "chatting": True}
+                session.add(profile)
+                session.commit()
+        except Exception as exc:  # reported by the assertion below
+            refused.append(exc)
+
+    rasa.while_triggered = write_as_the_api
+    CampaignWorker(engine, client, folder=shipped).tick(now=NOW)
+    other.dispose()
+
+    assert refused == []
+    [send] = sends_of(engine, "comparison_chat")
+    assert send.status == "sent"
+    with Session(engine) as session:
+        assert session.exec(select(Profile)).one().traits["chatting"] is True
 
 
 def test_chat_campaign_waits_while_a_person_has_the_conversation(
