@@ -307,11 +307,16 @@ def segments_recompute() -> None:
     file, or to repair. Events and time windows keep them current otherwise."""
     from core import db
     from segments import membership
+    from segments.definitions import InvalidSegmentsError
 
     db.create_tables()
     started = time.perf_counter()
     with Session(db.get_engine()) as session:
-        moves = membership.recompute_all(session)
+        try:
+            moves = membership.recompute_all(session)
+        except InvalidSegmentsError as exc:
+            typer.echo("\n".join(exc.problems), err=True)
+            raise typer.Exit(1) from None
     typer.echo(
         f"{moves.entered} entries and {moves.exited} exits recorded "
         f"in {time.perf_counter() - started:.1f}s"
@@ -332,6 +337,9 @@ def segments_check(
     path = path or get_settings().segments.definitions_path
     try:
         parsed = definitions.parse(path.read_text(encoding="utf-8"), name=path.name)
+    except OSError as exc:
+        typer.echo(f"cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
     except InvalidSegmentsError as exc:
         typer.echo("\n".join(exc.problems), err=True)
         raise typer.Exit(1) from None

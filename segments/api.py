@@ -12,6 +12,8 @@ from core.db import get_session
 from profiles import service as profiles
 from recommender.api import RecommenderDep
 from segments import lookalikes, membership, predictions, service
+from segments.definitions import InvalidSegmentsError
+from segments.errors import SegmentsUnavailableError
 from segments.lookalikes import Lookalike
 from segments.models import (
     ChangePublic,
@@ -33,6 +35,21 @@ from segments.models import (
 router = APIRouter(prefix="/v1", tags=["segments"], dependencies=[AdminOnly])
 SessionDep = Annotated[Session, Depends(get_session)]
 Days = Annotated[int, Query(ge=1, le=3650, description="the period, in days back")]
+
+
+def _segments_in_force() -> None:
+    """Answers about segments need a good segment file, the last one in force."""
+    try:
+        membership.get_definitions()
+    except InvalidSegmentsError as exc:
+        raise SegmentsUnavailableError(
+            "no segments are in force: the segment file has had mistakes since the "
+            "api started; fix them (`cdp segments check`). " + "; ".join(exc.problems),
+            loc=["segments"],
+        ) from None
+
+
+InForce = Depends(_segments_in_force)
 
 
 @router.get("/profiles/{ref}/state", response_model=ProfileStateReport)
@@ -65,7 +82,7 @@ def retention_grid(session: SessionDep, days: Days = 30) -> RetentionGrid:
     return service.retention_grid(session, days=days)
 
 
-@router.get("/segments", response_model=list[SegmentPublic])
+@router.get("/segments", response_model=list[SegmentPublic], dependencies=[InForce])
 def list_segments(session: SessionDep) -> list[SegmentPublic]:
     """Every segment defined in the shop's segment file, with its size now."""
     return [
@@ -74,7 +91,9 @@ def list_segments(session: SessionDep) -> list[SegmentPublic]:
     ]
 
 
-@router.get("/segments/{name}/members", response_model=SegmentMembers)
+@router.get(
+    "/segments/{name}/members", response_model=SegmentMembers, dependencies=[InForce]
+)
 def list_members(
     name: str,
     session: SessionDep,
@@ -96,7 +115,11 @@ def list_members(
     )
 
 
-@router.get("/segments/{name}/movements", response_model=list[SegmentMovement])
+@router.get(
+    "/segments/{name}/movements",
+    response_model=list[SegmentMovement],
+    dependencies=[InForce],
+)
 def list_movements(
     name: str, session: SessionDep, days: Days = 30
 ) -> list[SegmentMovement]:
@@ -109,7 +132,9 @@ def list_movements(
     ]
 
 
-@router.get("/profiles/{ref}/segments", response_model=ProfileSegments)
+@router.get(
+    "/profiles/{ref}/segments", response_model=ProfileSegments, dependencies=[InForce]
+)
 def profile_segments(ref: str, session: SessionDep) -> ProfileSegments:
     """The profile's segments now, since when, and its entries and exits."""
     profile = profiles.get_by_ref_or_raise(session, ref)
@@ -126,7 +151,11 @@ def profile_segments(ref: str, session: SessionDep) -> ProfileSegments:
     )
 
 
-@router.get("/segments/{name}/lookalikes", response_model=list[Lookalike])
+@router.get(
+    "/segments/{name}/lookalikes",
+    response_model=list[Lookalike],
+    dependencies=[InForce],
+)
 def list_lookalikes(
     name: str,
     session: SessionDep,

@@ -35,28 +35,40 @@ from segments.models import (
 
 logger = logging.getLogger(__name__)
 _loaded: dict[Path, tuple[float, Definitions]] = {}
+_refused: dict[Path, tuple[float, InvalidSegmentsError]] = {}  # read once per edit
 _lock = threading.Lock()
 
 
 def get_definitions(path: Path | None = None) -> Definitions:
     """The segments in force. An edited file is read again; an edit with a mistake
-    is logged and the last good definitions stay in force (the first load raises)."""
+    is logged once and the last good definitions stay in force. With no good
+    version since the process started, ``InvalidSegmentsError`` is raised."""
     path = path or get_settings().segments.definitions_path
     mtime = path.stat().st_mtime
     with _lock:
         cached = _loaded.get(path)
         if cached and cached[0] == mtime:
             return cached[1]
+        refused = _refused.get(path)
+        if refused and refused[0] == mtime:
+            if cached is None:
+                raise refused[1]
+            return cached[1]
         try:
             definitions = parse(path.read_text(encoding="utf-8"), name=path.name)
         except InvalidSegmentsError as exc:
-            if cached is None:
-                raise
+            _refused[path] = (mtime, exc)
             logger.error(
-                "segment file has mistakes; the last good one stays in force",
+                "segment file has mistakes; the last good one stays in force"
+                if cached
+                else "segment file has mistakes; no segment is evaluated until "
+                "it is fixed, and the profiles wait for it",
                 extra={"problems": exc.problems},
             )
+            if cached is None:
+                raise
             return cached[1]
+        _refused.pop(path, None)
         _loaded[path] = (mtime, definitions)
         logger.info("segments loaded", extra={"segments": len(definitions.segments)})
         return definitions
@@ -83,7 +95,12 @@ def evaluate(
     left, saying ``reason``. A profile merged into another leaves all its segments.
     The caller commits."""
     now = now or datetime.now(UTC)
-    definitions = definitions or get_definitions()
+    if definitions is None:
+        try:
+            definitions = get_definitions()
+        except InvalidSegmentsError:
+            _wait_for_a_good_file(session, profile_ids, now)
+            return Moves()
     found = facts.read(session, sorted(set(profile_ids)), definitions, now=now)
     _add_context(session, found, definitions, now)
     known = {s.name for s in definitions.segments}
@@ -104,6 +121,17 @@ def evaluate(
             (t for t in fact.changes if t > now), default=None
         )
     return changes.write(session)
+
+
+def _wait_for_a_good_file(
+    session: Session, profile_ids: Iterable[str], now: datetime
+) -> None:
+    """The segment file has had mistakes since this process started: these
+    profiles are due for a recheck, so that the sweep tests them once it is fixed.
+    Their events are stored; only their memberships wait."""
+    rows = [{"profile_id": p, "due_at": now} for p in sorted(set(profile_ids))]
+    if rows:
+        session.execute(db.upsert(session, SegmentRecheck.__table__), rows)
 
 
 @dataclass
@@ -207,10 +235,12 @@ def recompute_all(session: Session, *, batch: int = 5000) -> Moves:
 
 def tests_predictions() -> bool:
     """Whether any segment in force has a prediction condition."""
+    try:
+        segments = get_definitions().segments
+    except InvalidSegmentsError:
+        return False  # none is evaluated until the file is fixed
     return any(
-        isinstance(c, PredictionCondition)
-        for s in get_definitions().segments
-        for c in walk(s.when)
+        isinstance(c, PredictionCondition) for s in segments for c in walk(s.when)
     )
 
 

@@ -263,6 +263,32 @@ def test_a_mistake_in_an_edited_file_keeps_the_last_good_segments(
     assert kept is good
 
 
+def test_a_file_with_mistakes_since_the_start_holds_memberships_until_it_is_fixed(
+    use_segments: Callable[[str], Path], client: TestClient, engine: Engine
+) -> None:
+    # A restart after a bad edit: no good version to keep in force.
+    path = use_segments("segments:\n  - name: buyers\n    when: {stage: decison}\n")
+    buy = envelope("o-1", event="Order Completed", properties={"order_id": "o-1"})
+
+    drain(Worker(engine, publish(buy)))  # the worker goes on
+    unavailable = client.get("/v1/segments", headers=bearer())
+    with Session(engine) as session:
+        profile = profiles.get_by_ref_or_raise(session, "anonymous_id:v-1")
+        stored = [e.name for e in profiles.list_events(session, profile)]
+    path.write_text(SEGMENTS)
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))
+    with Session(engine) as session:
+        membership.recheck_due(session, now=datetime.now(UTC) + timedelta(seconds=1))
+
+    assert stored == ["Order Completed"]
+    assert unavailable.status_code == 503
+    [problem] = unavailable.json()["detail"]
+    assert problem["type"] == "segments_unavailable"
+    assert "segments.yml, line 3" in problem["msg"]
+    assert names(segments_of(client, "anonymous_id:v-1")) == ["buyers"]
+
+
 def test_erasure_removes_memberships_and_their_history(
     segment_file: Path, client: TestClient, engine: Engine
 ) -> None:

@@ -1,0 +1,43 @@
+"""`cdp segments` on a segment file with mistakes: the mistakes, not a traceback."""
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+BROKEN = "segments:\n  - name: buyers\n    when: {stage: decison}\n"
+
+
+@pytest.fixture
+def runner(settings_env: str) -> Iterator[CliRunner]:
+    # `cdp` configures logging for its process; give the test run its own back.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield CliRunner()
+    root.handlers[:], root.level = handlers, level
+
+
+def test_a_recompute_refuses_a_file_with_mistakes_and_names_them(
+    runner: CliRunner, use_segments: Callable[[str], Path]
+) -> None:
+    use_segments(BROKEN)
+
+    result = runner.invoke(app, ["segments", "recompute"])
+
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "segments.yml, line 3:" in result.output
+    assert "'decison'" in result.output
+
+
+def test_check_names_a_file_it_cannot_read(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["segments", "check", str(tmp_path / "nowhere.yml")])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "cannot read" in result.output
+    assert "nowhere.yml: No such file or directory" in result.output
