@@ -2,6 +2,7 @@
 real Redis (TEST_REDIS_URL, or an embedded redis-server), the real embedding model."""
 
 import base64
+import logging
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
+from typer.testing import CliRunner
 
 from campaigns.definitions import CampaignFolder
 from catalog import demo
@@ -207,3 +209,13 @@ def stocked(engine: Engine, demo_products: list[Product]) -> None:
         for product in demo_products:
             session.add(Product(**product.model_dump()))
         session.commit()
+
+
+@pytest.fixture
+def runner(settings_env: str) -> Iterator[CliRunner]:
+    """`cdp` in the test's settings; it configures logging for its process, so the
+    test run gets its own back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield CliRunner()
+    root.handlers[:], root.level = handlers, level

@@ -1,21 +1,9 @@
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
 from tests.imports.conftest import CDNOW, DATA
-
-
-@pytest.fixture
-def runner(settings_env: str) -> Iterator[CliRunner]:
-    # `cdp` configures logging for its process; give the test run its own back.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield CliRunner()
-    root.handlers[:], root.level = handlers, level
 
 
 def test_cdp_import_orders_prints_the_report(runner: CliRunner) -> None:

@@ -1,24 +1,13 @@
 """`cdp segments` on a segment file with mistakes: the mistakes, not a traceback."""
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
 
 BROKEN = "segments:\n  - name: buyers\n    when: {stage: decison}\n"
-
-
-@pytest.fixture
-def runner(settings_env: str) -> Iterator[CliRunner]:
-    # `cdp` configures logging for its process; give the test run its own back.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield CliRunner()
-    root.handlers[:], root.level = handlers, level
 
 
 def test_a_recompute_refuses_a_file_with_mistakes_and_names_them(
