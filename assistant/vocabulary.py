@@ -237,8 +237,9 @@ def build_vocabulary(products: Iterable[Product]) -> dict[str, Any]:
         for term in terms:
             _add(found, "occasion", occasion, term)
     for brand, terms in OTHER_BRANDS.items():
-        if brand.casefold() not in brands:
-            _add_brand(found, brand, terms)
+        # A carried brand keeps the catalog's spelling and gains the list's terms
+        # ("addidas" for Adidas) from the moment the shop carries it.
+        _add_brand(found, brands.get(brand.casefold(), brand), terms)
     _add_synonyms(found)
     return {
         "about": "Catalog terms for the NLU pipeline; `cdp assistant vocabulary` "
