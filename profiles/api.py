@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from core.auth import AdminOnly
 from core.db import get_read_session, get_session
+from events.models import MessageType
 from profiles import cache, computed, service
 from profiles.identity import parse_ref
 from profiles.models import (
@@ -83,7 +84,7 @@ def read_events(
     session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    type: Annotated[str | None, Query(description="track, page, identify, ...")] = None,
+    type: Annotated[MessageType | None, Query(description="the message type")] = None,
     name: Annotated[
         str | None, Query(description="event name, e.g. Product Viewed")
     ] = None,

@@ -34,3 +34,15 @@ def test_events_paging_rejects_a_negative_offset(client: TestClient) -> None:
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "offset"]
+
+
+def test_an_unknown_event_type_filter_is_a_422_naming_the_types(
+    client: TestClient,
+) -> None:
+    response = client.get("/v1/profiles/x/events?type=bogus", headers=bearer())
+
+    assert response.status_code == 422
+    [detail] = response.json()["detail"]
+    assert detail["loc"] == ["query", "type"]
+    assert "'track'" in detail["msg"]
+    assert "'identify'" in detail["msg"]
